@@ -1,0 +1,153 @@
+"""The one interface every judge or scorer implements.
+
+An adapter receives a *stream* of prepared requests and yields one `Reply` per request, in any order.
+That single shape serves every kind we have:
+- a local model pulls `batch_size` requests at a time and yields a batch of replies;
+- an endpoint client keeps `concurrency` requests in flight and yields them as they complete;
+- a replay or scripted judge answers one by one;
+- a scalar scorer returns `Reply.score` instead of `Reply.text`.
+Because the stream is lazy, media decoding for the next requests overlaps inference on the current
+ones. Caching, resume and bookkeeping live in the runner, not in adapters.
+
+Adapters are built from the CLI's `--model-args k=v,...` through `from_args`, which checks the keys
+against the constructor and converts values to the annotated types.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import time
+import typing
+from abc import ABC, abstractmethod
+from dataclasses import replace
+from typing import Any, ClassVar, Iterable, Iterator, Mapping
+
+from .errors import UsageError
+from .records import PreparedRequest, Reply
+
+SECRET_KEY = re.compile(r"(key|token|secret|password|authorization)", re.IGNORECASE)
+
+
+def redact(args: Mapping[str, Any]) -> dict[str, Any]:
+    """Replace values of secret-looking keys, so results and logs never hold credentials."""
+    return {k: ("***" if SECRET_KEY.search(k) else v) for k, v in args.items()}
+
+
+class Adapter(ABC):
+    name: ClassVar[str] = "adapter"
+    #: False for adapters that never look at pixels (replay): media are then not even opened.
+    needs_media: ClassVar[bool] = True
+    #: False for adapters whose answers are free to recompute (replay): the cache is bypassed.
+    cacheable: ClassVar[bool] = True
+
+    def __init__(self, **args: Any):
+        self.args = dict(args)
+
+    @classmethod
+    def from_args(cls, raw: Mapping[str, str]) -> "Adapter":
+        sig = inspect.signature(cls.__init__)
+        params = {n: p for n, p in sig.parameters.items()
+                  if n != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        unknown = sorted(set(raw) - set(params))
+        if unknown:
+            raise UsageError(f"model {cls.name!r} has no argument {', '.join(map(repr, unknown))}; "
+                             f"valid arguments: {', '.join(params) or '(none)'}")
+        hints = typing.get_type_hints(cls.__init__)
+        kwargs: dict[str, Any] = {}
+        for key, value in raw.items():
+            try:
+                kwargs[key] = _coerce(value, hints.get(key, str))
+            except ValueError as exc:
+                raise UsageError(f"model {cls.name!r} argument {key}={value!r}: {exc}") from None
+        missing = [n for n, p in params.items() if p.default is p.empty and n not in kwargs]
+        if missing:
+            raise UsageError(f"model {cls.name!r} needs {', '.join(f'{m}=...' for m in missing)} in --model-args")
+        return cls(**kwargs)
+
+    def describe(self) -> dict[str, Any]:
+        """What results.json records about the judge (secrets redacted)."""
+        return {"adapter": self.name, "args": redact(self.args), **self.identity()}
+
+    @abstractmethod
+    def identity(self) -> dict[str, Any]:
+        """Everything that changes the judge's answers besides the prompt and generation settings:
+        model id, revision or weight fingerprint, adapter-specific switches. Part of the cache key."""
+
+    @abstractmethod
+    def generate(self, requests: Iterable[PreparedRequest]) -> Iterator[Reply]:
+        """Yield exactly one Reply per request (any order, matched by `Reply.key`)."""
+
+    def close(self) -> None:
+        """Release models, sessions, threads."""
+
+
+class SequentialAdapter(Adapter):
+    """Convenience base: answer requests one at a time via `judge_one`, timing each call."""
+
+    @abstractmethod
+    def judge_one(self, request: PreparedRequest) -> Reply: ...
+
+    def generate(self, requests: Iterable[PreparedRequest]) -> Iterator[Reply]:
+        for req in requests:
+            start = time.perf_counter()
+            reply = self.judge_one(req)
+            if reply.latency_s == 0.0:
+                reply = replace(reply, latency_s=time.perf_counter() - start)
+            yield reply
+
+
+def _coerce(value: str, annotation: Any) -> Any:
+    """Convert a CLI string to the annotated type (bool, int, float, str, or Optional of those)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or str(origin) == "types.UnionType":
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if value.lower() in ("none", "null", ""):
+            return None
+        annotation = options[0] if options else str
+    if annotation is bool:
+        lowered = value.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError("expected true/false")
+    if annotation is int:
+        return int(value)
+    if annotation is float:
+        return float(value)
+    return value
+
+
+def parse_model_args(text: str | None) -> dict[str, str]:
+    """`k=v,k=v` -> dict. A value may contain commas if quoted: path="a,b.jsonl"."""
+    if not text:
+        return {}
+    out: dict[str, str] = {}
+    for item in _split_top_level(text):
+        if not item.strip():
+            continue
+        if "=" not in item:
+            raise UsageError(f"--model-args item {item!r} is not key=value")
+        key, value = item.split("=", 1)
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        out[key.strip()] = value
+    return out
+
+
+def _split_top_level(text: str) -> list[str]:
+    items, buf, quote = [], [], None
+    for ch in text:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch == ",":
+            items.append("".join(buf))
+            buf = []
+            continue
+        buf.append(ch)
+    items.append("".join(buf))
+    return items

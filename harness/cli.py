@@ -1,0 +1,114 @@
+"""Command line: `python -m harness run|list` (also installed as `harness`).
+
+Exit status: 0 when the run completed (even with counted invalid replies or errors), 2 on a usage
+error (unknown name, bad argument, missing data), 1 when `--strict` stops a run at a failed sample or
+the run fails for another reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .adapters import parse_model_args
+from .errors import HarnessError, StrictFailure, UsageError
+from .registry import MODELS, TASKS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harness",
+                                     description="Evaluate multimodal reward models on reward benchmarks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="judge benchmark samples and write a run directory")
+    run.add_argument("--tasks", required=True, help="comma-separated task names (see `harness list`)")
+    run.add_argument("--model", required=True, help="adapter name (see `harness list`)")
+    run.add_argument("--model-args", default="", help="adapter arguments as k=v,k=v")
+    run.add_argument("--protocol", default=None, help="protocol of every task (default: each task's default)")
+    run.add_argument("--data-dir", type=Path, default=None, help="local copy of the benchmark instead of the hub")
+    run.add_argument("--split", default=None, help="dataset split (default: the task's first split)")
+    run.add_argument("--limit", type=int, default=None, help="judge only the first N samples of each task")
+    run.add_argument("--seed", type=int, default=0, help="seed for answer-order swaps and bootstrap CIs")
+    run.add_argument("--output", type=Path, default=Path("runs"), help="where run directories go (default runs/)")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the newest run in --output with the same configuration")
+    run.add_argument("--no-cache", action="store_true", help="neither read nor write the judgment cache")
+    run.add_argument("--strict", action="store_true", help="stop at the first sample that fails or is invalid")
+    run.add_argument("--cache-path", type=Path, default=None,
+                     help="SQLite cache file (default $HARNESS_CACHE_DIR or ~/.cache/unified-reward-harness)")
+
+    sub.add_parser("list", help="list tasks (with protocols and splits) and models")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            return _list()
+        return _run(args)
+    except UsageError as exc:
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return 2
+    except StrictFailure as exc:
+        print(f"harness: stopped: {exc}", file=sys.stderr)
+        return 1
+    except HarnessError as exc:
+        print(f"harness: failed: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .runner import RunOptions, run  # the runner pulls in tqdm/numpy; keep `list` light
+
+    opts = RunOptions(
+        tasks=[t.strip() for t in args.tasks.split(",") if t.strip()],
+        model=args.model,
+        model_args=parse_model_args(args.model_args),
+        protocol=args.protocol,
+        data_dir=args.data_dir,
+        split=args.split,
+        limit=args.limit,
+        seed=args.seed,
+        output=args.output,
+        resume=args.resume,
+        use_cache=not args.no_cache,
+        strict=args.strict,
+        cache_path=args.cache_path,
+    )
+    outcome = run(opts)
+    print(format_summary(outcome.results))
+    print(f"judged by the model: {outcome.adapter_calls}, from cache: {outcome.cache_hits}, "
+          f"already done (resume): {outcome.resumed_samples}")
+    print(outcome.dir)
+    return 0
+
+
+def format_summary(results: dict) -> str:
+    lines = []
+    for name, task in results["tasks"].items():
+        counts = task["counts"]
+        lines.append(f"{name} [{task['protocol']}] n={counts['n']} invalid={counts['n_invalid']} "
+                     f"error={counts['n_error']}")
+        for metric, value in task["metrics"].items():
+            ci = task["ci95"].get(metric)
+            shown = "n/a" if value is None else f"{value:.2f}"
+            ci_text = f"  [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
+            lines.append(f"  {metric:<28} {shown}{ci_text}")
+    return "\n".join(lines)
+
+
+def _list() -> int:
+    print("tasks:")
+    for name in TASKS.names():
+        task = TASKS.get(name)
+        protocols = ", ".join(p + (" (default)" if p == task.default_protocol else "") for p in task.protocols)
+        print(f"  {name:<22} protocols: {protocols}; splits: {', '.join(task.splits)}")
+    print("models:")
+    for name in MODELS.names():
+        cls = MODELS.get(name)
+        doc = (cls.__doc__ or "").strip().splitlines()
+        print(f"  {name:<22} {doc[0] if doc else ''}")
+    return 0

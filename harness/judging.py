@@ -1,0 +1,125 @@
+"""The layer between tasks and adapters: media loading, the cache, and call accounting.
+
+`JudgeClient.judge(requests)` yields an `Exchange` (request, reply, prompt hash) for every request,
+in completion order. The runner uses it, and so will preference construction outside any benchmark,
+so both get the same cache semantics. Media are read in a small thread pool a few requests ahead of
+the adapter, so decoding overlaps inference.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, TypeVar
+
+from .adapters import Adapter
+from .cache import JudgmentCache, cache_key
+from .errors import SampleError
+from .media import load_media
+from .records import PreparedRequest, Reply, Request, prompt_fingerprint
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One answered request. `prompt_hash` is None when the request failed before it was prepared."""
+
+    request: Request
+    reply: Reply
+    prompt_hash: str | None
+
+
+@dataclass
+class CallStats:
+    sent: int = 0  # requests handed to the adapter
+    cache_hits: int = 0
+    media_errors: int = 0
+
+
+class JudgeClient:
+    def __init__(self, adapter: Adapter, cache: JudgmentCache | None, media_workers: int | None = None):
+        self.adapter = adapter
+        self.cache = cache if adapter.cacheable else None
+        self.identity = adapter.identity()
+        self.media_workers = media_workers or min(4, os.cpu_count() or 1)
+        self.stats = CallStats()
+
+    def prepare(self, request: Request) -> PreparedRequest:
+        if not self.adapter.needs_media:
+            return PreparedRequest(request, (), prompt_fingerprint(request.parts, None))
+        media = tuple(load_media(ref) for ref in request.media)
+        return PreparedRequest(request, media, prompt_fingerprint(request.parts, media))
+
+    def key_for(self, prepared: PreparedRequest) -> str:
+        return cache_key(self.adapter.name, self.identity, prepared.request.generation.as_dict(),
+                         prepared.prompt_hash)
+
+    def judge(self, requests: Iterable[Request]) -> Iterator[Exchange]:
+        ready: deque[Exchange] = deque()
+        pending: dict[str, tuple[PreparedRequest, str | None]] = {}
+
+        def prepared_or_error(request: Request) -> PreparedRequest | Reply:
+            try:
+                return self.prepare(request)
+            except SampleError as exc:
+                return Reply(key=request.key, error=exc.reason, attempts=0)
+
+        if self.adapter.needs_media:
+            stream = _prefetch(requests, prepared_or_error, self.media_workers)
+        else:
+            stream = ((r, prepared_or_error(r)) for r in requests)
+
+        def misses() -> Iterator[PreparedRequest]:
+            for request, prepared in stream:
+                if isinstance(prepared, Reply):
+                    self.stats.media_errors += 1
+                    ready.append(Exchange(request, prepared, None))
+                    continue
+                key = self.key_for(prepared) if self.cache else None
+                hit = self.cache.get(key, request.key) if key else None
+                if hit is not None:
+                    self.stats.cache_hits += 1
+                    ready.append(Exchange(request, hit, prepared.prompt_hash))
+                    continue
+                if request.key in pending:
+                    raise ValueError(f"duplicate request key {request.key!r}")
+                pending[request.key] = (prepared, key)
+                self.stats.sent += 1
+                yield prepared
+
+        for reply in self.adapter.generate(misses()):
+            while ready:
+                yield ready.popleft()
+            try:
+                prepared, key = pending.pop(reply.key)
+            except KeyError:
+                raise RuntimeError(f"adapter {self.adapter.name!r} returned a reply for unknown or "
+                                   f"already answered request {reply.key!r}") from None
+            if key and reply.ok:
+                self.cache.put(key, reply)  # type: ignore[union-attr]
+            yield Exchange(prepared.request, reply, prepared.prompt_hash)
+        while ready:
+            yield ready.popleft()
+        if pending:
+            missing = ", ".join(sorted(pending)[:5])
+            raise RuntimeError(f"adapter {self.adapter.name!r} returned no reply for {len(pending)} "
+                               f"request(s), e.g. {missing}")
+
+
+def _prefetch(items: Iterable[T], fn: Callable[[T], U], workers: int) -> Iterator[tuple[T, U]]:
+    """Map `fn` over `items` in a thread pool, at most 2·workers ahead, preserving order."""
+    ahead = 2 * workers
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="media") as pool:
+        window: deque[tuple[T, Future[U]]] = deque()
+        for item in items:
+            window.append((item, pool.submit(fn, item)))
+            if len(window) >= ahead:
+                head, fut = window.popleft()
+                yield head, fut.result()
+        while window:
+            head, fut = window.popleft()
+            yield head, fut.result()

@@ -1,0 +1,258 @@
+"""The run, top to bottom:
+
+    validate names -> build the adapter -> open (or resume) the run directory
+    for each task:  load -> requests -> [media, cache, adapter] -> parse -> append to samples.jsonl
+                    -> score every record of the task -> metrics + bootstrap CIs
+    -> results.json (atomic)
+
+Every failure of one sample becomes that sample's record (status `error` or `invalid`, with the stage
+and reason) and the run goes on; `--strict` turns the first such record into `StrictFailure`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from tqdm import tqdm
+
+from . import __version__, provenance
+from .adapters import Adapter
+from .cache import JudgmentCache
+from .errors import SampleError, StrictFailure, UsageError
+from .judging import Exchange, JudgeClient
+from .metrics import bootstrap_ci
+from .records import Judgment, Request, Sample, canonical_json, sha256_text
+from .registry import MODELS, TASKS
+from .store import RunStore, SampleLog, read_samples
+from .task import Dataset, Task, TaskConfig
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class RunOptions:
+    tasks: Sequence[str]
+    model: str
+    model_args: Mapping[str, str] = field(default_factory=dict)
+    protocol: str | None = None
+    data_dir: Path | None = None
+    split: str | None = None
+    limit: int | None = None
+    seed: int = 0
+    output: Path = Path("runs")
+    resume: bool = False
+    use_cache: bool = True
+    strict: bool = False
+    cache_path: Path | None = None
+    bootstrap_resamples: int = 1000
+    progress: bool | None = None  # None: a bar only when stderr is a terminal
+
+
+@dataclass
+class RunOutcome:
+    dir: Path
+    results: dict[str, Any]
+    adapter_calls: int
+    cache_hits: int
+    resumed_samples: int
+
+
+def resolve_tasks(opts: RunOptions) -> list[tuple[Task, TaskConfig]]:
+    if not opts.tasks:
+        raise UsageError("--tasks is empty")
+    if len(set(opts.tasks)) != len(opts.tasks):
+        raise UsageError("--tasks names a task twice")
+    if opts.limit is not None and opts.limit < 1:
+        raise UsageError("--limit must be a positive number of samples")
+    data_dir = Path(opts.data_dir) if opts.data_dir else None
+    if data_dir is not None and not data_dir.is_dir():
+        raise UsageError(f"--data-dir {data_dir} does not exist or is not a directory")
+    resolved = []
+    for name in opts.tasks:
+        task = TASKS.get(name)()
+        resolved.append((task, task.config(opts.protocol, opts.seed, opts.split, data_dir)))
+    return resolved
+
+
+def build_adapter(opts: RunOptions, adapter: Adapter | None = None) -> Adapter:
+    if adapter is not None:
+        return adapter
+    return MODELS.get(opts.model).from_args(dict(opts.model_args))
+
+
+def run(opts: RunOptions, adapter: Adapter | None = None) -> RunOutcome:
+    """Run `opts`. `adapter` may be passed in-process (tests, notebooks) instead of built by name."""
+    resolved = resolve_tasks(opts)
+    adapter = build_adapter(opts, adapter)
+    config = {
+        "tasks": {t.name: {"protocol": c.protocol, "split": c.split} for t, c in resolved},
+        "model": {"name": adapter.name, "args": adapter.describe()["args"]},
+        "data_dir": str(Path(opts.data_dir).resolve()) if opts.data_dir else None,
+        "limit": opts.limit,
+        "seed": opts.seed,
+    }
+    config_hash = sha256_text(canonical_json(config))
+    store = RunStore.find_resumable(Path(opts.output), config_hash) if opts.resume else None
+    if store is None:
+        header = {"schema_version": SCHEMA_VERSION, "config": config, "config_hash": config_hash,
+                  "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        store = RunStore.create(Path(opts.output), header, adapter.name)
+    header = store.header()
+
+    cache = JudgmentCache(opts.cache_path) if opts.use_cache else None
+    client = JudgeClient(adapter, cache)
+    task_results: dict[str, Any] = {}
+    resumed = 0
+    try:
+        for task, cfg in resolved:
+            dataset = task.load(cfg)
+            if opts.limit is not None:
+                dataset = Dataset(dataset.samples[: opts.limit], dataset.info)
+            log = store.sample_log(task.name)
+            try:
+                done = log.load()
+                resumed += len(done)
+                _judge_task(task, cfg, dataset, done, log, client, opts)
+            finally:
+                log.close()
+            task_results[task.name] = _score_task(task, cfg, dataset, store, opts)
+    finally:
+        adapter.close()
+        if cache is not None:
+            cache.close()
+
+    results = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": store.run_id,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "started": header.get("started"),
+        "model": adapter.describe(),
+        "seed": opts.seed,
+        "limit": opts.limit,
+        "config_hash": config_hash,
+        "tasks": task_results,
+        "harness": {"version": __version__, "git": provenance.git_state()},
+        "packages": provenance.package_versions(),
+        "host": provenance.host(),
+    }
+    store.write_results(results)
+    return RunOutcome(store.dir, results, client.stats.sent, client.stats.cache_hits, resumed)
+
+
+def _judge_task(task: Task, cfg: TaskConfig, dataset: Dataset, done: Mapping[str, Judgment], log: SampleLog,
+                client: JudgeClient, opts: RunOptions) -> None:
+    todo = [s for s in dataset.samples if s.id not in done]
+    if not todo:
+        return
+    by_id: dict[str, Sample] = {s.id: s for s in todo}
+    expected: dict[str, int] = {}
+    position: dict[str, int] = {}
+    requests: list[Request] = []
+    bar = tqdm(total=len(todo), desc=f"{task.name} [{cfg.protocol}]", unit="sample",
+               disable=(None if opts.progress is None else not opts.progress), dynamic_ncols=True)
+    try:
+        for sample in todo:
+            try:
+                if sample.problem is not None:
+                    raise SampleError(sample.problem, stage="load")
+                reqs = task.requests(sample, cfg)
+            except SampleError as exc:
+                _record(log, Judgment(sample.id, "error", reason=exc.reason, stage=exc.stage), opts)
+                bar.update(1)
+                continue
+            expected[sample.id] = len(reqs)
+            for r in reqs:
+                position[r.key] = len(position)
+            requests.extend(reqs)
+
+        collected: dict[str, list[Exchange]] = {}
+        for exchange in client.judge(requests):
+            sid = exchange.request.sample_id
+            collected.setdefault(sid, []).append(exchange)
+            if len(collected[sid]) < expected[sid]:
+                continue
+            exchanges = collected.pop(sid)
+            _record(log, _finish(task, cfg, by_id[sid], exchanges, position), opts)
+            bar.update(1)
+    finally:
+        bar.close()
+
+
+def _finish(task: Task, cfg: TaskConfig, sample: Sample, exchanges: list[Exchange],
+            position: Mapping[str, int]) -> Judgment:
+    exchanges.sort(key=lambda e: position[e.request.key])  # replies may arrive in any order
+    replies = tuple({"key": e.request.key, **e.reply.as_dict()} for e in exchanges)
+    prompt_hash = exchanges[0].prompt_hash if len(exchanges) == 1 else (
+        sha256_text("".join(e.prompt_hash or "" for e in exchanges)))
+    failed = next((e for e in exchanges if not e.reply.ok), None)
+    if failed is not None:
+        stage = "media" if failed.prompt_hash is None else "adapter"
+        return Judgment(sample.id, "error", reason=failed.reply.error, stage=stage, prompt_hash=prompt_hash,
+                        replies=replies)
+    try:
+        parsed = task.parse(sample, [(e.request, e.reply) for e in exchanges], cfg)
+    except SampleError as exc:
+        return Judgment(sample.id, "error", reason=exc.reason, stage="parse", prompt_hash=prompt_hash,
+                        replies=replies)
+    return Judgment(sample.id, parsed.status, outcome=parsed.outcome, reason=parsed.reason,  # type: ignore[arg-type]
+                    stage="parse" if parsed.status != "ok" else None, prompt_hash=prompt_hash, replies=replies)
+
+
+def _record(log: SampleLog, judgment: Judgment, opts: RunOptions) -> None:
+    log.append(judgment)
+    if opts.strict and judgment.status != "ok":
+        raise StrictFailure(f"sample {judgment.sample_id!r} failed at {judgment.stage or 'parse'}: "
+                            f"{judgment.reason} (--strict)")
+
+
+def _score_task(task: Task, cfg: TaskConfig, dataset: Dataset, store: RunStore, opts: RunOptions) -> dict[str, Any]:
+    path = store.dir / f"{task.name}.samples.jsonl"
+    records: dict[str, Judgment] = {}
+    for j in read_samples(path) if path.exists() else ():
+        if j.sample_id in records:
+            raise RuntimeError(f"{path}: sample {j.sample_id!r} has two records")
+        records[j.sample_id] = j
+    wanted = [s.id for s in dataset.samples]
+    missing = [sid for sid in wanted if sid not in records]
+    if missing:
+        raise RuntimeError(f"{path}: {len(missing)} sample(s) have no record, e.g. {missing[:3]}")
+    judgments = [records[sid] for sid in wanted]
+    scoring = task.score(judgments, cfg)
+    metrics = scoring.point()
+    ci = bootstrap_ci(scoring.compute, scoring.n, resamples=opts.bootstrap_resamples, seed=opts.seed)
+    spec = task.protocols[cfg.protocol]
+    return {
+        "protocol": cfg.protocol,
+        "protocol_version": spec.version,
+        "protocol_deviations": list(spec.deviations),
+        "task_version": task.version,
+        "split": cfg.split,
+        "dataset": dict(dataset.info),
+        "metrics": {k: _finite_or_none(v) for k, v in metrics.items()},
+        "ci95": {k: [lo, hi] for k, (lo, hi) in ci.items()},
+        "counts": {
+            "n": len(judgments),
+            "n_invalid": sum(j.status == "invalid" for j in judgments),
+            "n_error": sum(j.status == "error" for j in judgments),
+        },
+        "errors": _error_summary(judgments),
+        "details": dict(scoring.details),
+        "prompt_hashes": {j.sample_id: j.prompt_hash for j in judgments},
+    }
+
+
+def _error_summary(judgments: Sequence[Judgment]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for j in judgments:
+        if j.status != "ok":
+            key = f"{j.status}/{j.stage or 'parse'}"
+            out[key] = out.get(key, 0) + 1
+    return out
+
+
+def _finite_or_none(value: float) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)

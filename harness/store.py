@@ -1,0 +1,153 @@
+"""The run directory:
+
+    <output>/<run_id>/run.json              header written at start: the run's config and provenance
+    <output>/<run_id>/<task>.samples.jsonl  one line per judged sample, appended and flushed as it ends
+    <output>/<run_id>/results.json          written atomically (temp file + rename) at the end
+
+Resume: a run is identified by the hash of its config (tasks, protocols, model and args, data, split,
+limit, seed). `--resume` continues the newest run in `<output>` with the same hash. Samples with a
+record are skipped, except records with status `error` (an endpoint that was down, a file that was
+missing): those are dropped and judged again, so every sample still ends with exactly one record.
+A line cut short by a kill mid-write is discarded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from .records import Judgment
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=2, ensure_ascii=False, allow_nan=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class SampleLog:
+    """Append-only JSONL of Judgment records for one task."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+        self._file = None
+
+    def load(self, retry_errors: bool = True) -> dict[str, Judgment]:
+        """Read finished records (first record per id wins), repairing a torn last line and, when
+        `retry_errors`, removing error records so those samples are judged again."""
+        if not self.path.exists():
+            return {}
+        raw = self.path.read_bytes()
+        done: dict[str, Judgment] = {}
+        kept_lines: list[bytes] = []
+        changed = not raw.endswith(b"\n") and bool(raw)
+        for line in raw.split(b"\n"):
+            if not line.strip():
+                continue
+            try:
+                judgment = Judgment.from_dict(json.loads(line))
+            except (ValueError, KeyError):
+                changed = True  # torn write from a kill; the sample will be judged again
+                continue
+            if judgment.sample_id in done or (retry_errors and judgment.status == "error"):
+                changed = True
+                continue
+            done[judgment.sample_id] = judgment
+            kept_lines.append(line)
+        if changed:
+            tmp = self.path.with_suffix(".jsonl.tmp")
+            tmp.write_bytes(b"".join(line + b"\n" for line in kept_lines))
+            os.replace(tmp, self.path)
+        return done
+
+    def append(self, judgment: Judgment) -> None:
+        line = json.dumps(judgment.as_dict(), ensure_ascii=False) + "\n"
+        with self._lock:
+            if self._file is None:
+                self._file = open(self.path, "a", encoding="utf-8")
+            self._file.write(line)
+            self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+def read_samples(path: Path) -> Iterator[Judgment]:
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield Judgment.from_dict(json.loads(line))
+
+
+class RunStore:
+    def __init__(self, directory: Path):
+        self.dir = directory
+        self.run_id = directory.name
+
+    @classmethod
+    def create(cls, output: Path, header: Mapping[str, Any], model_name: str) -> "RunStore":
+        output.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        base = f"{stamp}-{_slug(model_name)}-{header['config_hash'][:8]}"
+        directory = output / base
+        n = 1
+        while True:
+            try:
+                directory.mkdir()
+                break
+            except FileExistsError:
+                n += 1
+                directory = output / f"{base}-{n}"
+        store = cls(directory)
+        atomic_write_json(directory / "run.json", {**header, "run_id": store.run_id})
+        return store
+
+    @classmethod
+    def find_resumable(cls, output: Path, config_hash: str) -> "RunStore | None":
+        if not output.is_dir():
+            return None
+        candidates = []
+        for header_path in output.glob("*/run.json"):
+            try:
+                header = json.loads(header_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if header.get("config_hash") == config_hash:
+                candidates.append((header.get("started", ""), header_path.parent.name, header_path.parent))
+        if not candidates:
+            return None
+        return cls(max(candidates)[2])
+
+    def header(self) -> dict[str, Any]:
+        return json.loads((self.dir / "run.json").read_text(encoding="utf-8"))
+
+    def sample_log(self, task: str) -> SampleLog:
+        return SampleLog(self.dir / f"{task}.samples.jsonl")
+
+    def write_results(self, results: Mapping[str, Any]) -> Path:
+        path = self.dir / "results.json"
+        atomic_write_json(path, results)
+        return path
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:40]

@@ -1,0 +1,97 @@
+"""What a task is: data (name, version, protocols, splits) plus four small functions.
+
+    load(cfg)                        -> Dataset     (hub at a pinned revision, or a local copy)
+    requests(sample, cfg)            -> [Request]   (prompt template, media, answer order)
+    parse(sample, exchanges, cfg)    -> Parsed      (raw reply text -> verdict -> per-sample outcome)
+    score(judgments, cfg)            -> Scoring     (per-sample outcomes -> metrics)
+
+Protocols (`strict`, `official`, `unifiedreward`, ...) are entries in `protocols`, not forks of the
+task: the four functions read `cfg.protocol` where the protocols differ.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Mapping, Sequence
+
+import numpy as np
+
+from .errors import UsageError, did_you_mean
+from .metrics import Compute
+from .records import Judgment, Reply, Request, Sample
+
+
+@dataclass(frozen=True)
+class ProtocolSpec:
+    name: str
+    version: str
+    summary: str
+    #: Known, named differences from the paper or the benchmark's own code.
+    deviations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    protocol: str
+    seed: int = 0
+    split: str | None = None
+    data_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The samples to judge (in dataset order) plus what results.json records about their source."""
+
+    samples: list[Sample]
+    info: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Parsed:
+    status: str  # "ok" or "invalid"
+    outcome: Mapping[str, Any]
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """`compute(idx)` returns every metric over the scored rows `idx` (see harness.metrics)."""
+
+    compute: Compute
+    n: int
+    #: Extra facts for results.json (e.g. category sizes), not metrics.
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def point(self) -> dict[str, float]:
+        return dict(self.compute(np.arange(self.n)))
+
+
+class Task(ABC):
+    name: ClassVar[str]
+    version: ClassVar[str]
+    protocols: ClassVar[Mapping[str, ProtocolSpec]]
+    default_protocol: ClassVar[str] = "strict"
+    splits: ClassVar[tuple[str, ...]] = ("test",)
+
+    def config(self, protocol: str | None, seed: int, split: str | None, data_dir: Path | None) -> TaskConfig:
+        protocol = protocol or self.default_protocol
+        if protocol not in self.protocols:
+            raise UsageError(f"task {self.name!r} has no protocol {did_you_mean(protocol, list(self.protocols))}")
+        split = split or self.splits[0]
+        if split not in self.splits:
+            raise UsageError(f"task {self.name!r} has no split {did_you_mean(split, list(self.splits))}")
+        return TaskConfig(protocol=protocol, seed=seed, split=split, data_dir=data_dir)
+
+    @abstractmethod
+    def load(self, cfg: TaskConfig) -> Dataset: ...
+
+    @abstractmethod
+    def requests(self, sample: Sample, cfg: TaskConfig) -> list[Request]: ...
+
+    @abstractmethod
+    def parse(self, sample: Sample, exchanges: Sequence[tuple[Request, Reply]], cfg: TaskConfig) -> Parsed: ...
+
+    @abstractmethod
+    def score(self, judgments: Sequence[Judgment], cfg: TaskConfig) -> Scoring: ...

@@ -1,0 +1,324 @@
+"""VL-RewardBench (image understanding, pairwise; paper Table 3).
+
+Data: HF `MMInstruction/VL-RewardBench` (split `test`, 1,250 rows) at a pinned revision, or
+`--data-dir` holding the GitHub layout (`data.jsonl` + `images/<folder>/<id>.jpg`).
+`human_ranking[i] == 0` marks the better response.
+
+Protocols (all greedy decoding):
+- `strict` (default): the UnifiedReward prompt; categories from the image folder (hub: the fixed id
+  prefix rule) -> general 183 / hallucination 749 / reasoning 318; the answer order is decided per
+  sample from (seed, sample id), so a subset or `--limit` keeps each item's order and about half are
+  swapped; a robust verdict parser; a reply naming both answers or neither is invalid and counts as
+  wrong (reported in `n_invalid`).
+- `official`: the benchmark's prompt (image after the text) and `cal.py` regex; items whose reply the
+  regex cannot parse leave the denominators, as `cal.py` does.
+- `unifiedreward`: the paper script `test_llava_vlrewardbench.py`, bugs included, for like-for-like
+  comparison with Table 3: `random.seed(seed)` (the script's 0 by default) then one
+  `random.choices([True, False])[0]` per item in dataset order (True keeps the dataset's order); correct
+  iff the gold phrase is a substring of the reply; the script's id-prefix categories, which send the
+  448 POVID items (`hallucination_pair-*`) to "general" (631 / 301 / 318).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from harness.errors import UsageError
+from harness.metrics import grouped_accuracy
+from harness.records import Generation, Judgment, MediaRef, Reply, Request, Sample
+from harness.registry import task
+from harness.task import Dataset, Parsed, ProtocolSpec, Scoring, Task, TaskConfig
+
+from .templates import load_template, render
+from .verdicts import robust_pairwise_choice, vlrewardbench_official_choice
+
+HF_DATASET = "MMInstruction/VL-RewardBench"
+# Commit of the hub repo whose test split is the 1,250 rows of the GitHub data.jsonl (README of that
+# commit lists `test: 1250` with the fields used here). Override with `--data-dir` for local copies.
+HF_REVISION = "60630ac36ca93c0ca30249bd1ab3706170836cea"
+
+CATEGORIES = ("general", "hallucination", "reasoning")
+FOLDER_CATEGORY = {
+    "povid": "hallucination", "rlaif-v": "hallucination", "rlhf-v": "hallucination",
+    "reasoning_tasks": "reasoning",
+    "wildvision-battle": "general", "vlfeedback": "general",
+}
+
+STRICT_GENERATION = Generation(max_new_tokens=4096)
+OFFICIAL_GENERATION = Generation(max_new_tokens=2048)
+
+
+def id_prefix(sample_id: str) -> str:
+    """The reference scripts' prefix: text before the first '_' or '-'."""
+    cut = [i for i in (sample_id.find("_"), sample_id.find("-")) if i != -1]
+    return sample_id[: min(cut)] if cut else sample_id
+
+
+def source_from_id(sample_id: str, povid_fix: bool) -> str:
+    """Source folder from the id, as `cal.py` (povid_fix=True, since 2025) or the UnifiedReward script
+    (povid_fix=False: `hallucination_pair-*` falls through to vlfeedback, i.e. general)."""
+    prefix = id_prefix(sample_id)
+    if prefix == "RLAIF":
+        return "rlaif-v"
+    if prefix == "RLHF":
+        return "rlhf-v"
+    if prefix in ("mathverse", "mmmu"):
+        return "reasoning_tasks"
+    if prefix == "wildvision":
+        return "wildvision-battle"
+    if prefix == "hallucination" and povid_fix:
+        return "povid"
+    return "vlfeedback"
+
+
+def seeded_swap(seed: int, sample_id: str) -> bool:
+    """Per-sample order decision from (seed, id) alone, so it survives subsets, --limit and resume."""
+    return hashlib.sha256(f"{seed}\x00{sample_id}".encode()).digest()[0] & 1 == 1
+
+
+@lru_cache(maxsize=8)
+def _script_keep_sequence(seed: int, length: int) -> tuple[bool, ...]:
+    rng = random.Random(seed)
+    return tuple(rng.choices([True, False])[0] for _ in range(length))
+
+
+def unifiedreward_keeps_order(seed: int, index: int) -> bool:
+    """The script's draw for the item at dataset position `index` (True: dataset order shown).
+
+    The script calls `random.choices` once per item from `random.seed(0)`, so item i's draw is the
+    i-th of the sequence whatever subset is judged.
+    """
+    return _script_keep_sequence(seed, max(1250, index + 1))[index]
+
+
+PROTOCOLS = {
+    "strict": ProtocolSpec(
+        "strict", "1",
+        "UnifiedReward prompt, correct categories, seeded per-sample order swap, robust verdict parser; "
+        "invalid replies count as wrong",
+        deviations=("answer order from (seed, id) instead of the paper script's global random stream",
+                    "categories from the image folder (general 183 / hallucination 749 / reasoning 318), "
+                    "not the paper script's id-prefix bug")),
+    "official": ProtocolSpec(
+        "official", "1",
+        "VL-RewardBench prompt and cal.py regex; unparsed replies leave the denominators",
+        deviations=("one greedy reply per item (k=1) instead of temperature 0.2 / top-p 0.2 samples with "
+                    "majority of k", "answer order from (seed, id) instead of unseeded random.choice")),
+    "unifiedreward": ProtocolSpec(
+        "unifiedreward", "1",
+        "the paper script's behaviour, known bugs included: random.seed(seed) order stream, gold phrase "
+        "as substring, id-prefix categories 631/301/318",
+        deviations=("reproduces a known bug: POVID items counted as general (see protocols.md)",)),
+}
+
+
+@task("vlrewardbench")
+class VLRewardBench(Task):
+    version = "1"
+    protocols = PROTOCOLS
+    default_protocol = "strict"
+    splits = ("test",)
+
+    # ---- load ---------------------------------------------------------------------------------
+    def load(self, cfg: TaskConfig) -> Dataset:
+        if cfg.data_dir is not None:
+            return _load_local(cfg.data_dir)
+        return _load_hub(cfg.split or "test")
+
+    # ---- requests -----------------------------------------------------------------------------
+    def requests(self, sample: Sample, cfg: TaskConfig) -> list[Request]:
+        d = sample.data
+        if cfg.protocol == "unifiedreward":
+            swapped = not unifiedreward_keeps_order(cfg.seed, sample.index)
+        else:
+            swapped = seeded_swap(cfg.seed, sample.id)
+        first, second = (d["responses"][1], d["responses"][0]) if swapped else tuple(d["responses"])
+        # Position (1 or 2) at which the better response is shown.
+        gold = 1 if (d["better"] == 0) != swapped else 2
+        if cfg.protocol == "official":
+            parts = render(load_template("vlrewardbench_official.txt"),
+                           {"query": d["query"], "answer1": first, "answer2": second}, sample.media)
+            generation = OFFICIAL_GENERATION
+        else:
+            parts = render(load_template("vlrewardbench_unifiedreward.txt"),
+                           {"Query": d["query"], "R1": first, "R2": second}, sample.media)
+            generation = STRICT_GENERATION
+        return [Request(key=sample.id, sample_id=sample.id, parts=parts, generation=generation,
+                        meta={"gold": gold, "swapped": swapped})]
+
+    # ---- parse --------------------------------------------------------------------------------
+    def parse(self, sample: Sample, exchanges: Sequence[tuple[Request, Reply]], cfg: TaskConfig) -> Parsed:
+        request, reply = exchanges[0]
+        gold = request.meta["gold"]
+        text = reply.text or ""
+        outcome: dict[str, Any] = {"gold": gold, "swapped": request.meta["swapped"]}
+        if cfg.protocol == "unifiedreward":
+            outcome["category"] = sample.data["script_category"]
+            named = [n for n in (1, 2) if f"Answer {n} is better" in text]
+            correct = f"Answer {gold} is better" in text
+            outcome.update(verdict=named[0] if len(named) == 1 else None, correct=correct, counted=True)
+            if not named:
+                return Parsed("invalid", outcome, "neither 'Answer 1 is better' nor 'Answer 2 is better' "
+                                                  "in the reply (counted wrong, as the script does)")
+            return Parsed("ok", outcome)
+
+        outcome["category"] = sample.data["category"]
+        if cfg.protocol == "official":
+            choice, reason = vlrewardbench_official_choice(text)
+            rejected = 3 - gold
+            # cal.py: any parsed number other than the rejected answer's counts as agreement.
+            outcome.update(verdict=choice, correct=choice is not None and choice != rejected,
+                           counted=choice is not None)
+        else:
+            choice, reason = robust_pairwise_choice(text)
+            outcome.update(verdict=choice, correct=choice == gold, counted=True)
+        return Parsed("ok" if choice is not None else "invalid", outcome, reason)
+
+    # ---- score --------------------------------------------------------------------------------
+    def score(self, judgments: Sequence[Judgment], cfg: TaskConfig) -> Scoring:
+        scored = [j for j in judgments if j.status != "error"]
+        group_of = {name: i for i, name in enumerate(CATEGORIES)}
+        groups = np.array([group_of[j.outcome["category"]] for j in scored], dtype=np.int64)
+        correct = np.array([bool(j.outcome.get("correct")) for j in scored], dtype=bool)
+        counted = np.array([bool(j.outcome.get("counted")) for j in scored], dtype=bool)
+
+        def compute(idx: np.ndarray) -> dict[str, float]:
+            per_group, overall = grouped_accuracy(correct, counted, groups, idx, len(CATEGORIES))
+            out = {f"accuracy/{name}": float(per_group[i]) for i, name in enumerate(CATEGORIES)}
+            out["overall_accuracy"] = overall
+            out["macro_accuracy"] = float(np.mean(per_group))  # NaN if a category is empty
+            return out
+
+        sizes = {name: int(np.sum(groups == i)) for i, name in enumerate(CATEGORIES)}
+        counted_sizes = {name: int(np.sum(counted & (groups == i))) for i, name in enumerate(CATEGORIES)}
+        return Scoring(compute, len(scored), details={
+            "category_sizes": sizes, "counted_per_category": counted_sizes,
+            "swapped": int(sum(bool(j.outcome.get("swapped")) for j in scored)),
+        })
+
+
+# ---- loading helpers ------------------------------------------------------------------------------
+
+def _validate(row: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """Check one row's benchmark fields; return (fields, None) or (None, reason)."""
+    responses = row.get("response")
+    if not isinstance(responses, list) or len(responses) != 2 or not all(isinstance(r, str) for r in responses):
+        return None, "field 'response' must be a list of 2 strings"
+    ranking = row.get("human_ranking")
+    if not isinstance(ranking, list) or sorted(ranking) != [0, 1]:
+        return None, f"field 'human_ranking' must be [0, 1] or [1, 0], got {ranking!r}"
+    query = row.get("query")
+    if not isinstance(query, str):
+        return None, "field 'query' must be a string"
+    return {"query": query, "responses": responses, "better": ranking.index(0)}, None
+
+
+def _sample(row_id: str, index: int, fields: dict[str, Any] | None, problem: str | None, category: str | None,
+            media: tuple[MediaRef, ...]) -> Sample:
+    if fields is None:
+        return Sample(row_id, index, {}, (), problem=problem)
+    fields["category"] = category
+    fields["script_category"] = FOLDER_CATEGORY[source_from_id(row_id, povid_fix=False)]
+    fields["source_id"] = row_id.split("#")[0]
+    return Sample(row_id, index, fields, media)
+
+
+def unique_ids(rows: Sequence[Mapping[str, Any] | None]) -> list[str]:
+    """Sample ids, made unique where the benchmark repeats one.
+
+    VL-RewardBench reuses 18 reasoning ids for two different response pairs on the same image (36
+    rows). Every member of such a group gets `#` plus 8 hex digits of a hash of its query and sorted
+    responses (the identity `cal.py` uses), which does not depend on row order.
+    """
+    raw = [str(r.get("id") or f"row-{i}") if isinstance(r, Mapping) else f"row-{i}" for i, r in enumerate(rows)]
+    counts: dict[str, int] = {}
+    for rid in raw:
+        counts[rid] = counts.get(rid, 0) + 1
+    out = []
+    for rid, row in zip(raw, rows):
+        if counts[rid] > 1 and isinstance(row, Mapping):
+            content = json.dumps([row.get("query"), sorted(map(str, row.get("response") or []))], ensure_ascii=False)
+            rid = f"{rid}#{hashlib.sha256(content.encode()).hexdigest()[:8]}"
+        out.append(rid)
+    return out
+
+
+def _load_local(data_dir: Path) -> Dataset:
+    path = data_dir / "data.jsonl"
+    if not path.is_file():
+        raise UsageError(f"--data-dir {data_dir}: no data.jsonl there (expected the GitHub layout: "
+                         f"data.jsonl + images/<folder>/<id>.jpg)")
+    raw = path.read_bytes()
+    rows: list[dict[str, Any] | None] = []
+    parse_errors: dict[int, str] = {}
+    for lineno, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            parse_errors[len(rows)] = f"{path.name} line {lineno}: malformed JSON ({exc})"
+            row = None
+        rows.append(row)
+    if not rows:
+        raise UsageError(f"{path} holds no rows")
+    ids = unique_ids(rows)
+    if len(set(ids)) != len(ids):
+        raise UsageError(f"{path}: rows repeat both an id and its content; cannot tell them apart")
+    samples: list[Sample] = []
+    for index, (row_id, row) in enumerate(zip(ids, rows)):
+        if row is None:
+            samples.append(Sample(row_id, index, {}, problem=parse_errors[index]))
+            continue
+        fields, problem = _validate(row)
+        category, media = None, ()
+        if fields is not None:
+            image_path = row.get("image_path")
+            parts = Path(image_path).parts if isinstance(image_path, str) else ()
+            folder = parts[1] if len(parts) > 2 and parts[0] == "images" else None
+            if folder not in FOLDER_CATEGORY:
+                fields, problem = None, f"field 'image_path' {image_path!r} is not images/<known folder>/<file>"
+            else:
+                category = FOLDER_CATEGORY[folder]
+                media = (MediaRef("image", image_path, path=data_dir / image_path),)
+        if problem:
+            problem = f"{path.name} row {index + 1} (id {row_id}): {problem}"
+        samples.append(_sample(row_id, index, fields, problem, category, media))
+    info = {"id": HF_DATASET, "source": "local", "path": str(data_dir.resolve()),
+            "data_sha256": hashlib.sha256(raw).hexdigest(), "n_rows": len(samples)}
+    return Dataset(samples, info)
+
+
+def _load_hub(split: str) -> Dataset:
+    try:
+        import datasets
+    except ImportError as exc:  # pragma: no cover - datasets is a core dependency
+        raise UsageError("loading from the hub needs the `datasets` package") from exc
+    try:
+        ds = datasets.load_dataset(HF_DATASET, split=split, revision=HF_REVISION)
+    except Exception as exc:
+        raise UsageError(f"cannot load {HF_DATASET}@{HF_REVISION[:12]} split {split!r} from the hub: {exc}. "
+                         f"Use --data-dir with a local copy (GitHub layout: data.jsonl + images/).") from None
+    ds = ds.cast_column("image", datasets.Image(decode=False))
+    rows = list(ds)
+    samples: list[Sample] = []
+    for index, (row_id, row) in enumerate(zip(unique_ids(rows), rows)):
+        fields, problem = _validate(row)
+        image = row.get("image") or {}
+        data = image.get("bytes") if isinstance(image, dict) else None
+        media = (MediaRef("image", f"{HF_DATASET}:{row_id}:image", loader=(lambda b=data: b or b"")),)
+        category = FOLDER_CATEGORY[source_from_id(row_id, povid_fix=True)]
+        if problem:
+            problem = f"{HF_DATASET} row {index} (id {row_id}): {problem}"
+        samples.append(_sample(row_id, index, fields, problem, category, media))
+    info = {"id": HF_DATASET, "source": "hub", "revision": HF_REVISION, "n_rows": len(samples)}
+    return Dataset(samples, info)
