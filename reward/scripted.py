@@ -15,7 +15,8 @@ from harness.registry import model
 class ScriptedAdapter(SequentialAdapter):
     """Deterministic test judge: a fixed reply, or one of `replies` picked by a hash of the prompt."""
 
-    def __init__(self, reply: str = "", replies: str = "Answer 1 is better.|Answer 2 is better.",
+    def __init__(self, reply: str = "",
+                 replies: str = "Overall Judgment: Answer 1 is better.|Overall Judgment: Answer 2 is better.",
                  model_id: str = "scripted-v1", fail_rate: float = 0.0, delay: float = 0.0,
                  needs_media: bool = True, fn: Callable[[PreparedRequest], str] | None = None):
         """reply: fixed text; replies: '|'-separated candidates chosen by prompt hash; model_id: stands

@@ -230,14 +230,15 @@ def _sample(row_id: str, index: int, fields: dict[str, Any] | None, problem: str
     return Sample(row_id, index, fields, media)
 
 
-def unique_ids(rows: Sequence[Mapping[str, Any] | None]) -> list[str]:
+def unique_ids(rows: Sequence[Mapping[str, Any] | None], fallback: Sequence[str]) -> list[str]:
     """Sample ids, made unique where the benchmark repeats one.
 
     VL-RewardBench reuses 18 reasoning ids for two different response pairs on the same image (36
     rows). Every member of such a group gets `#` plus 8 hex digits of a hash of its query and sorted
-    responses (the identity `cal.py` uses), which does not depend on row order.
+    responses (the identity `cal.py` uses), which does not depend on row order. A row without an id
+    takes its `fallback` (its line or row number).
     """
-    raw = [str(r.get("id") or f"row-{i}") if isinstance(r, Mapping) else f"row-{i}" for i, r in enumerate(rows)]
+    raw = [str(r.get("id") or fb) if isinstance(r, Mapping) else fb for r, fb in zip(rows, fallback)]
     counts: dict[str, int] = {}
     for rid in raw:
         counts[rid] = counts.get(rid, 0) + 1
@@ -257,6 +258,7 @@ def _load_local(data_dir: Path) -> Dataset:
                          f"data.jsonl + images/<folder>/<id>.jpg)")
     raw = path.read_bytes()
     rows: list[dict[str, Any] | None] = []
+    lines: list[int] = []
     parse_errors: dict[int, str] = {}
     for lineno, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
         if not line.strip():
@@ -269,9 +271,10 @@ def _load_local(data_dir: Path) -> Dataset:
             parse_errors[len(rows)] = f"{path.name} line {lineno}: malformed JSON ({exc})"
             row = None
         rows.append(row)
+        lines.append(lineno)
     if not rows:
         raise UsageError(f"{path} holds no rows")
-    ids = unique_ids(rows)
+    ids = unique_ids(rows, [f"line-{n}" for n in lines])
     if len(set(ids)) != len(ids):
         raise UsageError(f"{path}: rows repeat both an id and its content; cannot tell them apart")
     samples: list[Sample] = []
@@ -291,7 +294,7 @@ def _load_local(data_dir: Path) -> Dataset:
                 category = FOLDER_CATEGORY[folder]
                 media = (MediaRef("image", image_path, path=data_dir / image_path),)
         if problem:
-            problem = f"{path.name} row {index + 1} (id {row_id}): {problem}"
+            problem = f"{path.name} line {lines[index]} (id {row_id}): {problem}"
         samples.append(_sample(row_id, index, fields, problem, category, media))
     info = {"id": HF_DATASET, "source": "local", "path": str(data_dir.resolve()),
             "data_sha256": hashlib.sha256(raw).hexdigest(), "n_rows": len(samples)}
@@ -311,7 +314,7 @@ def _load_hub(split: str) -> Dataset:
     ds = ds.cast_column("image", datasets.Image(decode=False))
     rows = list(ds)
     samples: list[Sample] = []
-    for index, (row_id, row) in enumerate(zip(unique_ids(rows), rows)):
+    for index, (row_id, row) in enumerate(zip(unique_ids(rows, [f"row-{i}" for i in range(len(rows))]), rows)):
         fields, problem = _validate(row)
         image = row.get("image") or {}
         data = image.get("bytes") if isinstance(image, dict) else None

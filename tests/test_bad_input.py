@@ -1,0 +1,131 @@
+"""Bad input: usage errors exit 2 with one line; per-sample problems are counted and the run goes on;
+`--strict` stops at the first one, naming it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.cli import main
+
+from .conftest import make_data_dir, only_run_dir, read_jsonl, row
+
+
+def cli(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--tasks", "nope", "--model", "scripted"], "unknown task 'nope'; valid names: vlrewardbench"),
+    (["--tasks", "vlrewardbench", "--model", "gpt9"], "unknown model 'gpt9'; valid names: replay, scripted"),
+    (["--tasks", "vlrewardbench", "--model", "scripted", "--protocol", "loose"],
+     "no protocol 'loose'; valid names: official, strict, unifiedreward"),
+    (["--tasks", "vlrewardbench", "--model", "scripted", "--model-args", "temprature=0"],
+     "model 'scripted' has no argument 'temprature'"),
+    (["--tasks", "vlrewardbench", "--model", "replay"], "model 'replay' needs path=..."),
+    (["--tasks", "vlrewardbench", "--model", "scripted", "--split", "train"], "no split 'train'; valid names: test"),
+])
+def test_usage_errors_are_one_line_exit_2(capsys, tmp_path, args, needle):
+    code, out, err = cli(capsys, "run", *args, "--output", str(tmp_path))
+    assert code == 2
+    assert needle in err
+    assert len(err.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir()), "nothing may be written for a usage error"
+
+
+def test_data_dir_without_data_jsonl(capsys, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = cli(capsys, "run", "--tasks", "vlrewardbench", "--model", "scripted", "--data-dir", str(empty),
+                       "--output", str(tmp_path / "runs"))
+    assert code == 2
+    assert f"--data-dir {empty}: no data.jsonl there" in err
+
+
+def broken_dir(tmp_path):
+    rows = [
+        row("wildvision_ok", "wildvision-battle"),
+        row("wildvision_missing_image", "wildvision-battle"),
+        row("wildvision_corrupt_image", "wildvision-battle"),
+        {k: v for k, v in row("RLHF-no-response", "rlhf-v").items() if k != "response"},
+        row("RLHF-bad-ranking", "rlhf-v", ranking=(0, 0)),
+        row("RLHF-ok", "rlhf-v"),
+    ]
+    data = make_data_dir(tmp_path / "data", rows)
+    (data / rows[1]["image_path"]).unlink()
+    (data / rows[2]["image_path"]).write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with open(data / "data.jsonl", "a") as f:
+        f.write('{"id": "torn", "query": \n')  # a malformed JSON line
+    return data
+
+
+def test_bad_rows_and_media_are_counted_and_the_run_completes(capsys, tmp_path):
+    data = broken_dir(tmp_path)
+    code, out, err = cli(capsys, "run", "--tasks", "vlrewardbench", "--model", "scripted", "--data-dir", str(data),
+                         "--output", str(tmp_path / "runs"), "--model-args",
+                         "replies=Overall Judgment: Answer 1 is better.")
+    assert code == 0, err
+    run_dir = only_run_dir(tmp_path / "runs")
+    assert out.strip().splitlines()[-1] == str(run_dir)
+    records = {r["id"]: r for r in read_jsonl(run_dir / "vlrewardbench.samples.jsonl")}
+    assert len(records) == 7
+    assert "line-7" in records  # the malformed line is named by its line number
+    assert records["wildvision_ok"]["status"] == "ok"
+    missing = records["wildvision_missing_image"]
+    assert (missing["status"], missing["stage"]) == ("error", "media")
+    assert "images/wildvision-battle/wildvision_missing_image.jpg: image file not found" in missing["reason"]
+    corrupt = records["wildvision_corrupt_image"]
+    assert (corrupt["status"], corrupt["stage"]) == ("error", "media") and "corrupt or unreadable" in corrupt["reason"]
+    assert "field 'response' must be a list of 2 strings" in records["RLHF-no-response"]["reason"]
+    assert "field 'human_ranking' must be [0, 1] or [1, 0], got [0, 0]" in records["RLHF-bad-ranking"]["reason"]
+    assert "malformed JSON" in records["line-7"]["reason"] and records["line-7"]["stage"] == "load"
+    results = json.loads((run_dir / "results.json").read_text())["tasks"]["vlrewardbench"]
+    assert results["counts"] == {"n": 7, "n_invalid": 0, "n_error": 5}
+    assert results["errors"] == {"error/media": 2, "error/load": 3}
+
+
+def test_strict_stops_on_a_malformed_row_before_any_judging(capsys, tmp_path):
+    data = make_data_dir(tmp_path / "data", [row("wildvision_ok", "wildvision-battle"),
+                                            row("RLHF-bad", "rlhf-v", ranking=(2, 0))])
+    code, _, err = cli(capsys, "run", "--tasks", "vlrewardbench", "--model", "scripted", "--data-dir", str(data),
+                       "--output", str(tmp_path / "runs"), "--strict")
+    assert code == 1
+    assert "sample 'RLHF-bad' failed at load: data.jsonl line 2 (id RLHF-bad)" in err
+
+
+def test_empty_reply_is_invalid_with_its_reason(capsys, tmp_path):
+    data = make_data_dir(tmp_path / "data", [row("wildvision_a", "wildvision-battle")])
+    replay = tmp_path / "replies.jsonl"
+    replay.write_text(json.dumps({"id": "wildvision_a", "response": ""}) + "\n")
+    code, _, err = cli(capsys, "run", "--tasks", "vlrewardbench", "--model", "replay", "--model-args",
+                       f"path={replay}", "--data-dir", str(data), "--output", str(tmp_path / "runs"))
+    assert code == 0, err
+    record = read_jsonl(only_run_dir(tmp_path / "runs") / "vlrewardbench.samples.jsonl")[0]
+    assert (record["status"], record["reason"]) == ("invalid", "empty reply")
+
+
+def test_strict_stops_naming_the_sample(capsys, tmp_path):
+    data = make_data_dir(tmp_path / "data", [row("wildvision_ok", "wildvision-battle"),
+                                            row("wildvision_missing_image", "wildvision-battle")])
+    (data / "images/wildvision-battle/wildvision_missing_image.jpg").unlink()
+    code, _, err = cli(capsys, "run", "--tasks", "vlrewardbench", "--model", "scripted", "--data-dir", str(data),
+                       "--output", str(tmp_path / "runs"), "--strict")
+    assert code == 1
+    assert "sample 'wildvision_missing_image' failed at media" in err
+    assert not (only_run_dir(tmp_path / "runs") / "results.json").exists()
+
+
+def test_replay_without_a_reply_for_a_sample_is_an_error(capsys, tmp_path):
+    data = make_data_dir(tmp_path / "data", [row("wildvision_a", "wildvision-battle"),
+                                            row("wildvision_b", "wildvision-battle")])
+    replay = tmp_path / "replies.jsonl"
+    replay.write_text(json.dumps({"id": "wildvision_a", "response": "Answer 1 is better"}) + "\n")
+    code, _, _ = cli(capsys, "run", "--tasks", "vlrewardbench", "--model", "replay", "--model-args", f"path={replay}",
+                     "--data-dir", str(data), "--output", str(tmp_path / "runs"))
+    assert code == 0
+    records = {r["id"]: r for r in read_jsonl(only_run_dir(tmp_path / "runs") / "vlrewardbench.samples.jsonl")}
+    assert records["wildvision_b"]["status"] == "error"
+    assert records["wildvision_b"]["reason"] == "no reply for id 'wildvision_b' in replies.jsonl"

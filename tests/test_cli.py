@@ -1,0 +1,67 @@
+"""`python -m harness` end to end, and the results.json contract a CI gate reads."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import only_run_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def harness(*args: str, cache: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HARNESS_CACHE_DIR": str(cache), "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+def test_list_names_tasks_protocols_and_models(tmp_path):
+    out = harness("list", cache=tmp_path).stdout
+    assert "vlrewardbench" in out and "strict (default), official, unifiedreward" in out
+    assert "replay" in out and "scripted" in out
+
+
+def test_run_writes_the_contracted_results(vlrb_dir, tmp_path):
+    proc = harness("run", "--tasks", "vlrewardbench", "--model", "scripted", "--data-dir", str(vlrb_dir),
+                   "--limit", "100", "--output", str(tmp_path / "runs"), "--model-args", "model_id=smoke",
+                   cache=tmp_path / "cache")
+    assert proc.returncode == 0, proc.stderr
+    run_dir = only_run_dir(tmp_path / "runs")
+    assert proc.stdout.strip().splitlines()[-1] == str(run_dir)
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["schema_version"] == 1 and results["run_id"] == run_dir.name
+    assert results["model"]["adapter"] == "scripted" and results["model"]["model"] == "smoke"
+    task = results["tasks"]["vlrewardbench"]
+    assert task["protocol"] == "strict" and task["split"] == "test"
+    assert task["dataset"]["source"] == "local" and len(task["dataset"]["data_sha256"]) == 64
+    assert set(task["metrics"]) == {"overall_accuracy", "macro_accuracy", "accuracy/general",
+                                    "accuracy/hallucination", "accuracy/reasoning"}
+    # The first 100 rows hold no reasoning item: that metric is null (undefined), never 0.
+    assert task["metrics"]["accuracy/reasoning"] is None and "accuracy/reasoning" not in task["ci95"]
+    for name, value in task["metrics"].items():
+        if value is None:
+            continue
+        lo, hi = task["ci95"][name]
+        assert 0 <= lo <= value <= hi <= 100
+    assert task["counts"] == {"n": 100, "n_invalid": 0, "n_error": 0}
+    assert len(task["prompt_hashes"]) == 100
+    assert results["harness"]["git"].keys() == {"commit", "dirty"}
+    assert "numpy" in results["packages"]
+    samples = (run_dir / "vlrewardbench.samples.jsonl").read_text().splitlines()
+    assert len(samples) == 100
+
+
+@pytest.mark.network
+def test_hub_loading_at_the_pinned_revision(tmp_path):
+    proc = harness("run", "--tasks", "vlrewardbench", "--model", "scripted", "--limit", "20", "--output",
+                   str(tmp_path / "runs"), cache=tmp_path / "cache")
+    assert proc.returncode == 0, proc.stderr
+    task = json.loads((only_run_dir(tmp_path / "runs") / "results.json").read_text())["tasks"]["vlrewardbench"]
+    assert task["dataset"]["source"] == "hub" and task["dataset"]["n_rows"] == 1250
+    assert task["counts"]["n_error"] == 0

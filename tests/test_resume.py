@@ -1,0 +1,76 @@
+"""Kill a real run with SIGKILL at random moments, resume it, and get exactly the uninterrupted result."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.store import SampleLog
+
+from .conftest import only_run_dir, read_jsonl
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def command(data: Path, output: Path, *extra: str) -> list[str]:
+    # 5 ms per call: a full run takes ~6 s, so five kills within 0.4-1.2 s of each start all land mid-run.
+    return [sys.executable, "-m", "harness", "run", "--tasks", "vlrewardbench", "--model", "scripted",
+            "--model-args", "delay=0.005", "--data-dir", str(data), "--output", str(output), "--no-cache", *extra]
+
+
+def env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "HARNESS_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+
+
+def metrics(run_dir: Path) -> dict:
+    task = json.loads((run_dir / "results.json").read_text())["tasks"]["vlrewardbench"]
+    return {k: task[k] for k in ("metrics", "ci95", "counts", "details", "prompt_hashes")}
+
+
+@pytest.mark.slow
+def test_sigkill_five_times_then_resume_matches_uninterrupted(vlrb_dir, tmp_path):
+    reference = tmp_path / "reference"
+    subprocess.run(command(vlrb_dir, reference), check=True, env=env(tmp_path), capture_output=True, timeout=120)
+    expected = metrics(only_run_dir(reference))
+
+    output = tmp_path / "killed"
+    rng = random.Random(20261126)
+    progress = []
+    for attempt in range(5):
+        proc = subprocess.Popen(command(vlrb_dir, output, "--resume"), env=env(tmp_path),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.4, 1.2))
+        assert proc.poll() is None, f"attempt {attempt}: the run finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        log = only_run_dir(output) / "vlrewardbench.samples.jsonl"
+        progress.append(len(SampleLog(log).load()) if log.exists() else 0)
+    assert progress == sorted(progress) and progress[-1] < 1250, progress
+
+    finished = subprocess.run(command(vlrb_dir, output, "--resume"), env=env(tmp_path), capture_output=True,
+                              text=True, timeout=120)
+    assert finished.returncode == 0, finished.stderr
+    run_dir = only_run_dir(output)  # every attempt continued the same run directory
+    assert finished.stdout.strip().splitlines()[-1] == str(run_dir)
+    records = read_jsonl(run_dir / "vlrewardbench.samples.jsonl")
+    assert len(records) == len({r["id"] for r in records}) == 1250
+    assert metrics(run_dir) == expected
+
+
+def test_torn_last_line_is_dropped_and_errors_are_retried(tmp_path):
+    log_path = tmp_path / "t.samples.jsonl"
+    good = json.dumps({"id": "a", "status": "ok", "outcome": {}, "replies": []})
+    failed = json.dumps({"id": "b", "status": "error", "reason": "endpoint down", "stage": "adapter"})
+    duplicate = json.dumps({"id": "a", "status": "ok", "outcome": {"x": 1}, "replies": []})
+    log_path.write_text(good + "\n" + failed + "\n" + duplicate + "\n" + '{"id": "c", "sta')
+    done = SampleLog(log_path).load()
+    assert list(done) == ["a"] and done["a"].outcome == {}
+    assert log_path.read_text() == good + "\n"
