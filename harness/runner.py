@@ -101,13 +101,14 @@ def run(opts: RunOptions, adapter: Adapter | None = None) -> RunOutcome:
         header = {"schema_version": SCHEMA_VERSION, "config": config, "config_hash": config_hash,
                   "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         store = RunStore.create(Path(opts.output), header, adapter.name)
-    header = store.header()
-
-    cache = JudgmentCache(opts.cache_path) if opts.use_cache else None
-    client = JudgeClient(adapter, cache)
-    task_results: dict[str, Any] = {}
-    resumed = 0
+    cache: JudgmentCache | None = None
     try:
+        store.lock()
+        header = store.header()
+        cache = JudgmentCache(opts.cache_path) if opts.use_cache else None
+        client = JudgeClient(adapter, cache)
+        task_results: dict[str, Any] = {}
+        resumed = 0
         for task, cfg in resolved:
             dataset = task.load(cfg)
             if opts.limit is not None:
@@ -120,26 +121,27 @@ def run(opts: RunOptions, adapter: Adapter | None = None) -> RunOutcome:
             finally:
                 log.close()
             task_results[task.name] = _score_task(task, cfg, dataset, store, opts)
+
+        results = {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": store.run_id,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "started": header.get("started"),
+            "model": adapter.describe(),
+            "seed": opts.seed,
+            "limit": opts.limit,
+            "config_hash": config_hash,
+            "tasks": task_results,
+            "harness": {"version": __version__, "git": provenance.git_state()},
+            "packages": provenance.package_versions(),
+            "host": provenance.host(),
+        }
+        store.write_results(results)
     finally:
         adapter.close()
         if cache is not None:
             cache.close()
-
-    results = {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": store.run_id,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "started": header.get("started"),
-        "model": adapter.describe(),
-        "seed": opts.seed,
-        "limit": opts.limit,
-        "config_hash": config_hash,
-        "tasks": task_results,
-        "harness": {"version": __version__, "git": provenance.git_state()},
-        "packages": provenance.package_versions(),
-        "host": provenance.host(),
-    }
-    store.write_results(results)
+        store.unlock()
     return RunOutcome(store.dir, results, client.stats.sent, client.stats.cache_hits, resumed)
 
 

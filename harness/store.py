@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from .errors import UsageError
 from .records import Judgment
 
 
@@ -136,6 +138,26 @@ class RunStore:
         if not candidates:
             return None
         return cls(max(candidates)[2])
+
+    def lock(self) -> None:
+        """Hold an exclusive lock on the run for this process's lifetime (released by the OS even on
+        SIGKILL), so two processes resuming one run cannot interleave records."""
+        if sys.platform == "win32":  # pragma: no cover - no flock; resume still works, unguarded
+            return
+        import fcntl
+
+        self._lock_file = open(self.dir / ".lock", "w")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            raise UsageError(f"run {self.dir} is being written by another process") from None
+
+    def unlock(self) -> None:
+        lock_file = getattr(self, "_lock_file", None)
+        if lock_file is not None:
+            lock_file.close()
+            self._lock_file = None
 
     def header(self) -> dict[str, Any]:
         return json.loads((self.dir / "run.json").read_text(encoding="utf-8"))

@@ -74,3 +74,26 @@ def test_torn_last_line_is_dropped_and_errors_are_retried(tmp_path):
     done = SampleLog(log_path).load()
     assert list(done) == ["a"] and done["a"].outcome == {}
     assert log_path.read_text() == good + "\n"
+
+
+def test_a_run_in_use_cannot_be_resumed_by_a_second_process(tmp_path):
+    from harness.errors import UsageError
+    from harness.runner import RunOptions, run
+    from reward.scripted import ScriptedAdapter
+
+    from .conftest import make_data_dir, row
+
+    data = make_data_dir(tmp_path / "data", [row("wildvision_a", "wildvision-battle")])
+    opts = RunOptions(tasks=["vlrewardbench"], model="scripted", data_dir=data, output=tmp_path / "runs", resume=True)
+    first = run(opts, adapter=ScriptedAdapter())
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, sys, time; f = open(sys.argv[1], 'w'); fcntl.flock(f, fcntl.LOCK_EX); "
+        "print('locked', flush=True); time.sleep(30)"), str(first.dir / ".lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(UsageError, match="is being written by another process"):
+            run(opts, adapter=ScriptedAdapter())
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run(opts, adapter=ScriptedAdapter()).dir == first.dir  # the lock died with its holder
