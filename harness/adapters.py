@@ -18,13 +18,14 @@ from __future__ import annotations
 import inspect
 import re
 import time
+import types
 import typing
 from abc import ABC, abstractmethod
 from dataclasses import replace
 from typing import Any, ClassVar, Iterable, Iterator, Mapping
 
 from .errors import UsageError
-from .records import PreparedRequest, Reply
+from .records import Generation, PreparedRequest, Reply
 
 SECRET_KEY = re.compile(r"(key|token|secret|password|authorization)", re.IGNORECASE)
 
@@ -74,6 +75,11 @@ class Adapter(ABC):
         """Everything that changes the judge's answers besides the prompt and generation settings:
         model id, revision or weight fingerprint, adapter-specific switches. Part of the cache key."""
 
+    def generation_for(self, requested: Generation) -> Generation:
+        """The settings this adapter will actually use for a request (e.g. a `max_new_tokens` cap given
+        in --model-args). The cache keys on these, so a capped run never reuses uncapped answers."""
+        return requested
+
     @abstractmethod
     def generate(self, requests: Iterable[PreparedRequest]) -> Iterator[Reply]:
         """Yield exactly one Reply per request (any order, matched by `Reply.key`)."""
@@ -100,7 +106,7 @@ class SequentialAdapter(Adapter):
 def _coerce(value: str, annotation: Any) -> Any:
     """Convert a CLI string to the annotated type (bool, int, float, str, or Optional of those)."""
     origin = typing.get_origin(annotation)
-    if origin is typing.Union or str(origin) == "types.UnionType":
+    if origin is typing.Union or origin is types.UnionType:
         options = [a for a in typing.get_args(annotation) if a is not type(None)]
         if value.lower() in ("none", "null", ""):
             return None

@@ -55,8 +55,8 @@ class JudgeClient:
         return PreparedRequest(request, media, prompt_fingerprint(request.parts, media))
 
     def key_for(self, prepared: PreparedRequest) -> str:
-        return cache_key(self.adapter.name, self.identity, prepared.request.generation.as_dict(),
-                         prepared.prompt_hash)
+        generation = self.adapter.generation_for(prepared.request.generation)
+        return cache_key(self.adapter.name, self.identity, generation.as_dict(), prepared.prompt_hash)
 
     def judge(self, requests: Iterable[Request]) -> Iterator[Exchange]:
         ready: deque[Exchange] = deque()

@@ -29,3 +29,10 @@ def test_from_args_coerces_to_annotated_types():
 def test_secrets_are_redacted():
     assert redact({"api_key": "sk-123", "model": "m", "auth_token": "t"}) == {
         "api_key": "***", "model": "m", "auth_token": "***"}
+
+
+def test_optional_arguments_are_coerced():
+    from harness.adapters import _coerce
+
+    assert _coerce("8", int | None) == 8
+    assert _coerce("none", int | None) is None

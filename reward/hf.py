@@ -1,0 +1,155 @@
+"""Local transformers VLM judges (extra `hf`): batched generation with left padding.
+
+    --model hf --model-args pretrained=DIR_OR_HUB_ID[,batch_size=8][,device=cuda:0][,dtype=bfloat16]
+                            [,device_map=auto][,revision=SHA][,max_new_tokens=N][,trust_remote_code=true]
+
+- Greedy unless the protocol asks for sampling; the checkpoint's own chat template renders the prompt
+  (images and text in the prompt's order).
+- Requests are grouped into batches of `batch_size` with identical generation settings. A batch that
+  fails (CUDA out of memory, or any error raised by one bad input) is split in halves and retried,
+  down to single requests, before a request is given up as that sample's error.
+- Under `accelerate launch` (or torchrun) each process takes its own share of the samples and puts
+  its model on its local GPU; the runner merges the shares into one run directory.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import replace
+from typing import Any, Iterable, Iterator, Sequence
+
+from PIL import Image
+
+from harness.adapters import Adapter
+from harness.records import Generation, MediaRef, PreparedRequest, Reply
+from harness.registry import model
+
+from .hf_loading import load_vlm
+
+LOOKAHEAD = 4  # batches buffered and sorted by prompt length before generation
+
+
+@model("hf")
+class HFAdapter(Adapter):
+    """Local transformers VLM (LLaVA-OneVision, Qwen2/2.5/3-VL): pretrained=PATH_OR_ID, batch_size=N."""
+
+    def __init__(self, pretrained: str, batch_size: int = 8, device: str | None = None, dtype: str = "auto",
+                 device_map: str | None = None, revision: str | None = None, max_new_tokens: int | None = None,
+                 trust_remote_code: bool = False):
+        super().__init__(pretrained=pretrained, batch_size=batch_size, device=device, dtype=dtype,
+                         device_map=device_map, revision=revision, max_new_tokens=max_new_tokens,
+                         trust_remote_code=trust_remote_code)
+        import torch
+
+        self.torch = torch
+        if device is None and not device_map and torch.cuda.is_available() and "LOCAL_RANK" in os.environ:
+            device = f"cuda:{int(os.environ['LOCAL_RANK'])}"  # one model per process under accelerate/torchrun
+        self.loaded = load_vlm(pretrained, revision=revision, device=device, dtype=dtype, device_map=device_map,
+                               trust_remote_code=trust_remote_code)
+        self.model = self.loaded.model
+        self.processor = self.loaded.processor
+        self.batch_size = max(1, batch_size)
+        self.max_new_tokens = max_new_tokens
+        self.batches_split = 0  # how often a failed batch was split (reported by tests and benchmarks)
+
+    def identity(self) -> dict[str, Any]:
+        return {"model": self.args["pretrained"], "revision": self.loaded.revision,
+                "model_type": self.loaded.model_type, "dtype": str(self.model.dtype)}
+
+    def generation_for(self, requested: Generation) -> Generation:
+        if self.max_new_tokens is not None and requested.max_new_tokens > self.max_new_tokens:
+            return replace(requested, max_new_tokens=self.max_new_tokens)
+        return requested
+
+    def generate(self, requests: Iterable[PreparedRequest]) -> Iterator[Reply]:
+        """Batches of similar prompt length: a window of `LOOKAHEAD` batches is sorted by length before
+        it is cut, so left padding (and its masked attention) stays small."""
+        window: list[PreparedRequest] = []
+        for prepared in requests:
+            window.append(prepared)
+            if len(window) >= self.batch_size * LOOKAHEAD:
+                yield from self._flush(window)
+                window = []
+        yield from self._flush(window)
+
+    def _flush(self, window: list[PreparedRequest]) -> Iterator[Reply]:
+        groups: dict[Generation, list[PreparedRequest]] = {}
+        for prepared in window:  # one generate() call needs one set of generation settings
+            groups.setdefault(self.generation_for(prepared.request.generation), []).append(prepared)
+        for group in groups.values():
+            group.sort(key=lambda p: (len(p.request.text), len(p.media)))
+            for i in range(0, len(group), self.batch_size):
+                yield from self._run(group[i:i + self.batch_size])
+
+    def _run(self, batch: Sequence[PreparedRequest]) -> list[Reply]:
+        """Generate for `batch`; on failure split it and retry the halves, down to one request."""
+        try:
+            return self.generate_batch(batch)
+        except Exception as exc:  # noqa: BLE001 - any failure is isolated by splitting
+            if _is_oom(exc) and self.torch.cuda.is_available():
+                self.torch.cuda.empty_cache()
+            if len(batch) == 1:
+                return [Reply(batch[0].key, error=f"generation failed: {type(exc).__name__}: {exc}"[:500])]
+            self.batches_split += 1
+            middle = len(batch) // 2
+            return self._run(batch[:middle]) + self._run(batch[middle:])
+
+    def generate_batch(self, batch: Sequence[PreparedRequest]) -> list[Reply]:
+        torch = self.torch
+        import time
+
+        start = time.perf_counter()
+        texts, images = [], []
+        for prepared in batch:
+            content: list[dict[str, Any]] = []
+            loaded = iter(prepared.media)
+            for part in prepared.request.parts:
+                if isinstance(part, MediaRef):
+                    medium = next(loaded)
+                    images.append(Image.open(io.BytesIO(medium.data)).convert("RGB"))
+                    content.append({"type": "image"})
+                else:
+                    content.append({"type": "text", "text": part})
+            texts.append(self.processor.apply_chat_template([{"role": "user", "content": content}],
+                                                            add_generation_prompt=True, tokenize=False))
+        inputs = self.processor(images=images or None, text=texts, padding=True, return_tensors="pt")
+        inputs = inputs.to(self.model.device)
+        for key in ("pixel_values", "pixel_values_videos"):
+            if key in inputs and inputs[key].is_floating_point():
+                inputs[key] = inputs[key].to(self.model.dtype)
+        gen = self.generation_for(batch[0].request.generation)
+        options: dict[str, Any] = {"max_new_tokens": gen.max_new_tokens, "do_sample": gen.temperature > 0,
+                                   "pad_token_id": self.processor.tokenizer.pad_token_id}
+        if gen.temperature > 0:
+            options["temperature"] = gen.temperature
+            if gen.top_p is not None:
+                options["top_p"] = gen.top_p
+            if gen.seed is not None:
+                torch.manual_seed(gen.seed)
+        else:  # greedy: unset the checkpoint's sampling defaults so transformers does not warn or sample
+            options.update(temperature=None, top_p=None, top_k=None)
+        with torch.inference_mode():
+            output = self.model.generate(**inputs, **options)
+        prompt_len = inputs["input_ids"].shape[1]
+        new_tokens = output[:, prompt_len:]
+        decoded = self.processor.batch_decode(new_tokens, skip_special_tokens=True)
+        eos = self.model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos]) | {self.processor.tokenizer.pad_token_id}
+        prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
+        elapsed = (time.perf_counter() - start) / len(batch)
+        replies = []
+        for i, prepared in enumerate(batch):
+            completion = sum(1 for t in new_tokens[i].tolist() if t not in eos_ids)
+            replies.append(Reply(prepared.key, text=decoded[i], latency_s=elapsed,
+                                 usage={"prompt_tokens": int(prompt_tokens[i]), "completion_tokens": completion}))
+        return replies
+
+    def close(self) -> None:
+        self.model = None
+        if self.torch.cuda.is_available():
+            self.torch.cuda.empty_cache()
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return "out of memory" in str(exc).lower() or type(exc).__name__ == "OutOfMemoryError"
