@@ -79,6 +79,8 @@ def _run(args: argparse.Namespace) -> int:
         cache_path=args.cache_path,
     )
     outcome = run(opts)
+    if not outcome.results:  # a data-parallel process other than rank 0: rank 0 reports the run
+        return 0
     print(format_summary(outcome.results))
     print(f"judged by the model: {outcome.adapter_calls}, from cache: {outcome.cache_hits}, "
           f"already done (resume): {outcome.resumed_samples}")

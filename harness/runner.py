@@ -22,6 +22,7 @@ from tqdm import tqdm
 from . import __version__, provenance
 from .adapters import Adapter
 from .cache import JudgmentCache
+from .distributed import Group, Shard, current_shard
 from .errors import SampleError, StrictFailure, UsageError
 from .judging import Exchange, JudgeClient
 from .metrics import bootstrap_ci
@@ -96,14 +97,11 @@ def run(opts: RunOptions, adapter: Adapter | None = None) -> RunOutcome:
         "seed": opts.seed,
     }
     config_hash = sha256_text(canonical_json(config))
-    store = RunStore.find_resumable(Path(opts.output), config_hash) if opts.resume else None
-    if store is None:
-        header = {"schema_version": SCHEMA_VERSION, "config": config, "config_hash": config_hash,
-                  "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        store = RunStore.create(Path(opts.output), header, adapter.name)
+    shard = current_shard()
+    group = Group(shard)
+    store = _open_store(opts, config, config_hash, adapter.name, shard, group)
     cache: JudgmentCache | None = None
     try:
-        store.lock()
         header = store.header()
         cache = JudgmentCache(opts.cache_path) if opts.use_cache else None
         client = JudgeClient(adapter, cache)
@@ -113,14 +111,23 @@ def run(opts: RunOptions, adapter: Adapter | None = None) -> RunOutcome:
             dataset = task.load(cfg)
             if opts.limit is not None:
                 dataset = Dataset(dataset.samples[: opts.limit], dataset.info)
-            log = store.sample_log(task.name)
+            log = store.sample_log(task.name, shard.rank)
             try:
                 done = log.load()
+                for other in [store.sample_log(task.name)] + store.shard_logs(task.name):
+                    if other.path != log.path:  # finished by another process of an earlier launch
+                        done.update(other.load(repair=False))
                 resumed += len(done)
-                _judge_task(task, cfg, dataset, done, log, client, opts)
+                mine = [s for pos, s in enumerate(dataset.samples) if shard.owns(pos)]
+                _judge_task(task, cfg, Dataset(mine, dataset.info), done, log, client, opts, shard)
             finally:
                 log.close()
-            task_results[task.name] = _score_task(task, cfg, dataset, store, opts)
+            group.barrier()
+            if shard.is_main:
+                store.merge_shards(task.name)
+                task_results[task.name] = _score_task(task, cfg, dataset, store, opts)
+        if not shard.is_main:  # rank 0 scores and writes results.json for the whole run
+            return RunOutcome(store.dir, {}, client.stats.sent, client.stats.cache_hits, resumed)
 
         results = {
             "schema_version": SCHEMA_VERSION,
@@ -141,12 +148,38 @@ def run(opts: RunOptions, adapter: Adapter | None = None) -> RunOutcome:
         adapter.close()
         if cache is not None:
             cache.close()
-        store.unlock()
+        if shard.is_main:
+            store.unlock()
     return RunOutcome(store.dir, results, client.stats.sent, client.stats.cache_hits, resumed)
 
 
+def _open_store(opts: RunOptions, config: Mapping[str, Any], config_hash: str, model_name: str, shard: Shard,
+                group: Group) -> RunStore:
+    """Rank 0 finds (--resume) or creates the run directory and locks it; other ranks are told where."""
+    found: str | Exception
+    if shard.is_main:
+        try:
+            store = RunStore.find_resumable(Path(opts.output), config_hash) if opts.resume else None
+            if store is None:
+                header = {"schema_version": SCHEMA_VERSION, "config": config, "config_hash": config_hash,
+                          "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                store = RunStore.create(Path(opts.output), header, model_name)
+            store.lock()
+            found = str(store.dir)
+        except Exception as exc:  # tell the other ranks instead of leaving them waiting
+            found = exc
+        group.broadcast(found)
+        if isinstance(found, Exception):
+            raise found
+        return store
+    found = group.broadcast(None)
+    if isinstance(found, Exception):
+        raise found
+    return RunStore(Path(found))
+
+
 def _judge_task(task: Task, cfg: TaskConfig, dataset: Dataset, done: Mapping[str, Judgment], log: SampleLog,
-                client: JudgeClient, opts: RunOptions) -> None:
+                client: JudgeClient, opts: RunOptions, shard: Shard) -> None:
     todo = [s for s in dataset.samples if s.id not in done]
     if not todo:
         return
@@ -154,8 +187,9 @@ def _judge_task(task: Task, cfg: TaskConfig, dataset: Dataset, done: Mapping[str
     expected: dict[str, int] = {}
     position: dict[str, int] = {}
     requests: list[Request] = []
+    show = (None if opts.progress is None else opts.progress) if shard.is_main else False
     bar = tqdm(total=len(todo), desc=f"{task.name} [{cfg.protocol}]", unit="sample",
-               disable=(None if opts.progress is None else not opts.progress), dynamic_ncols=True)
+               disable=(None if show is None else not show), dynamic_ncols=True)
     try:
         for sample in todo:
             try:

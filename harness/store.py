@@ -50,9 +50,10 @@ class SampleLog:
         self._lock = threading.Lock()
         self._file = None
 
-    def load(self, retry_errors: bool = True) -> dict[str, Judgment]:
-        """Read finished records (first record per id wins), repairing a torn last line and, when
-        `retry_errors`, removing error records so those samples are judged again."""
+    def load(self, retry_errors: bool = True, repair: bool = True) -> dict[str, Judgment]:
+        """Read finished records (first record per id wins). When `retry_errors`, error records do not
+        count as finished. With `repair` (the file's owner only) the file is rewritten without torn
+        lines, duplicates and those error records."""
         if not self.path.exists():
             return {}
         raw = self.path.read_bytes()
@@ -72,7 +73,7 @@ class SampleLog:
                 continue
             done[judgment.sample_id] = judgment
             kept_lines.append(line)
-        if changed:
+        if changed and repair:
             tmp = self.path.with_suffix(".jsonl.tmp")
             tmp.write_bytes(b"".join(line + b"\n" for line in kept_lines))
             os.replace(tmp, self.path)
@@ -162,8 +163,31 @@ class RunStore:
     def header(self) -> dict[str, Any]:
         return json.loads((self.dir / "run.json").read_text(encoding="utf-8"))
 
-    def sample_log(self, task: str) -> SampleLog:
-        return SampleLog(self.dir / f"{task}.samples.jsonl")
+    def sample_log(self, task: str, rank: int = 0) -> SampleLog:
+        """The task's log; a data-parallel process other than rank 0 writes its own shard file."""
+        name = f"{task}.samples.jsonl" if rank == 0 else f"{task}.samples.rank{rank}.jsonl"
+        return SampleLog(self.dir / name)
+
+    def shard_logs(self, task: str) -> list[SampleLog]:
+        return [SampleLog(p) for p in sorted(self.dir.glob(f"{task}.samples.rank*.jsonl"))]
+
+    def merge_shards(self, task: str) -> int:
+        """Fold every shard file of `task` into the main log (rank 0, after a barrier); returns the
+        number of records moved. Records already in the main log win."""
+        main = self.sample_log(task)
+        have = main.load(retry_errors=False)
+        moved = 0
+        try:
+            for shard in self.shard_logs(task):
+                for judgment in shard.load(retry_errors=False).values():
+                    if judgment.sample_id not in have:
+                        main.append(judgment)
+                        have[judgment.sample_id] = judgment
+                        moved += 1
+                shard.path.unlink()
+        finally:
+            main.close()
+        return moved
 
     def write_results(self, results: Mapping[str, Any]) -> Path:
         path = self.dir / "results.json"
