@@ -1,4 +1,4 @@
-"""Command line: `python -m harness run|list` (also installed as `harness`).
+"""Command line: `python -m harness run|list|convert-llava` (also installed as `harness`).
 
 Exit status: 0 when the run completed (even with counted invalid replies or errors), 2 on a usage
 error (unknown name, bad argument, missing data), 1 when `--strict` stops a run at a failed sample or
@@ -40,6 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="SQLite cache file (default $HARNESS_CACHE_DIR or ~/.cache/unified-reward-harness)")
 
     sub.add_parser("list", help="list tasks (with protocols and splits) and models")
+
+    convert = sub.add_parser("convert-llava", help="convert an original LLaVA-NeXT (llava_qwen) checkpoint, e.g. "
+                                                   "CodeGoat24/UnifiedReward-7b, to the transformers layout")
+    convert.add_argument("src", help="original checkpoint: a directory or a hub id")
+    convert.add_argument("dst", type=Path, help="output directory (loads with --model hf pretrained=DST)")
+    convert.add_argument("--vision-num-heads", type=int, default=None,
+                         help="SigLIP attention heads, needed when mm_vision_tower is not a known tower")
+    convert.add_argument("--dtype", default="auto", help="auto (the source's), float32, float16 or bfloat16")
+    convert.add_argument("--overwrite", action="store_true", help="write into a non-empty DST")
     return parser
 
 
@@ -48,6 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "list":
             return _list()
+        if args.command == "convert-llava":
+            from reward.convert_llava import convert  # imports torch: only for this command
+
+            print(convert(args.src, args.dst, vision_num_heads=args.vision_num_heads, dtype=args.dtype,
+                          overwrite=args.overwrite))
+            return 0
         return _run(args)
     except UsageError as exc:
         print(f"harness: error: {exc}", file=sys.stderr)

@@ -20,7 +20,8 @@ def cli(capsys, *args):
 
 @pytest.mark.parametrize("args, needle", [
     (["--tasks", "nope", "--model", "scripted"], "unknown task 'nope'; valid names: vlrewardbench"),
-    (["--tasks", "vlrewardbench", "--model", "gpt9"], "unknown model 'gpt9'; valid names: hf, openai, replay, scripted"),
+    (["--tasks", "vlrewardbench", "--model", "gpt9"],
+     "unknown model 'gpt9'; valid names: hf, openai, replay, scripted"),
     (["--tasks", "vlrewardbench", "--model", "scripted", "--protocol", "loose"],
      "no protocol 'loose'; valid names: official, strict, unifiedreward"),
     (["--tasks", "vlrewardbench", "--model", "scripted", "--model-args", "temprature=0"],
