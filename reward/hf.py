@@ -14,15 +14,17 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import os
 from dataclasses import replace
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from PIL import Image
 
 from harness.adapters import Adapter
-from harness.records import Generation, MediaRef, PreparedRequest, Reply
+from harness.records import Generation, LoadedMedia, MediaRef, Part, PreparedRequest, Reply, Request
 from harness.registry import model
 
 from .hf_loading import load_vlm
@@ -153,3 +155,33 @@ class HFAdapter(Adapter):
 
 def _is_oom(exc: BaseException) -> bool:
     return "out of memory" in str(exc).lower() or type(exc).__name__ == "OutOfMemoryError"
+
+
+def openai_responder(adapter: HFAdapter) -> Callable[[dict], str]:
+    """Answer an OpenAI chat-completions request body with a local model, so the test server
+    (`python -m reward.testserver --hf-model DIR`) can stand in for a vLLM/SGLang judge with real
+    generation behind it. Text parts and base64 image parts of every message, in order, become one
+    user turn; `max_tokens` and `temperature` are honoured."""
+
+    def respond(body: dict) -> str:
+        parts: list[Part] = []
+        media: list[LoadedMedia] = []
+        for message in body["messages"]:
+            content = message["content"]
+            for item in ([{"type": "text", "text": content}] if isinstance(content, str) else content):
+                if item["type"] == "text":
+                    parts.append(item["text"])
+                elif item["type"] == "image_url":
+                    header, encoded = item["image_url"]["url"].split(",", 1)
+                    data = base64.b64decode(encoded)
+                    ref = MediaRef("image", f"image {len(media) + 1}")
+                    parts.append(ref)
+                    media.append(LoadedMedia("image", ref.label, hashlib.sha256(data).hexdigest(), data,
+                                             header.removeprefix("data:").split(";")[0]))
+        generation = Generation(max_new_tokens=int(body.get("max_completion_tokens") or body.get("max_tokens") or 256),
+                                temperature=float(body.get("temperature") or 0.0))
+        prepared = PreparedRequest(Request("served", "served", tuple(parts), generation), tuple(media), "")
+        reply = adapter.generate_batch([prepared])[0]
+        return reply.text or ""
+
+    return respond

@@ -110,3 +110,25 @@ def test_cli_end_to_end_on_real_annotations(tiny_dirs, vlrb_dir, tmp_path, capsy
     records = read_jsonl(run_dir / "vlrewardbench.samples.jsonl")
     assert len(records) == 40 and all(r["replies"][0]["usage"]["completion_tokens"] <= 4 for r in records)
     assert out.strip().splitlines()[-1] == str(run_dir)
+
+
+def test_same_judge_direct_and_behind_the_openai_server(tiny_dirs, vlrb_dir, tmp_path):
+    """The whole HTTP path is real: the local server answers with the tiny model itself, so the
+    `openai` run and the `hf` run must read exactly the same replies."""
+    from reward.hf import openai_responder
+    from reward.openai_api import OpenAIAdapter
+    from reward.testserver import FakeOpenAIServer
+
+    opts = dict(tasks=["vlrewardbench"], data_dir=vlrb_dir, limit=12, use_cache=False, bootstrap_resamples=10)
+    direct = run(RunOptions(model="hf", output=tmp_path / "hf", **opts),
+                 adapter=HFAdapter(str(tiny_dirs["qwen2_vl"]), batch_size=4, max_new_tokens=6))
+    served_model = HFAdapter(str(tiny_dirs["qwen2_vl"]), batch_size=1)
+    with FakeOpenAIServer(responder=openai_responder(served_model), model="tiny-qwen2-vl") as server:
+        served = run(RunOptions(model="openai", output=tmp_path / "openai", **opts),
+                     adapter=OpenAIAdapter(base_url=server.base_url, concurrency=4, max_new_tokens=6))
+
+    def texts(outcome):
+        return {r["id"]: r["replies"][0]["text"] for r in read_jsonl(outcome.dir / "vlrewardbench.samples.jsonl")}
+
+    assert texts(direct) == texts(served)
+    assert direct.results["tasks"]["vlrewardbench"]["metrics"] == served.results["tasks"]["vlrewardbench"]["metrics"]
