@@ -55,6 +55,24 @@ class HFAdapter(Adapter):
         self.max_new_tokens = max_new_tokens
         self.batches_split = 0  # how often a failed batch was split (reported by tests and benchmarks)
 
+    @classmethod
+    def from_model(cls, model: Any, processor: Any, name: str, batch_size: int = 8,
+                   max_new_tokens: int | None = None) -> "HFAdapter":
+        """An adapter around a model already in memory (benchmarks, notebooks); `name` stands for its
+        identity in the cache key, so give each different model its own name."""
+        from .hf_loading import LoadedVLM
+
+        import torch
+
+        self = cls.__new__(cls)
+        Adapter.__init__(self, pretrained=name, batch_size=batch_size, max_new_tokens=max_new_tokens)
+        processor.tokenizer.padding_side = "left"
+        self.torch = torch
+        self.loaded = LoadedVLM(model.eval(), processor, model.config.model_type, f"in-memory:{name}")
+        self.model, self.processor = model, processor
+        self.batch_size, self.max_new_tokens, self.batches_split = max(1, batch_size), max_new_tokens, 0
+        return self
+
     def identity(self) -> dict[str, Any]:
         return {"model": self.args["pretrained"], "revision": self.loaded.revision,
                 "model_type": self.loaded.model_type, "dtype": str(self.model.dtype)}
