@@ -37,6 +37,10 @@ def redact(args: Mapping[str, Any]) -> dict[str, Any]:
 
 class Adapter(ABC):
     name: ClassVar[str] = "adapter"
+    #: "judge": answers a (pairwise) prompt with text in `Reply.text`. "scorer": rates one candidate
+    #: (its prompt text and one image or video) with a number in `Reply.score`; pairwise tasks then
+    #: send one request per candidate and compare the scores.
+    kind: ClassVar[str] = "judge"
     #: False for adapters that never look at pixels (replay): media are then not even opened.
     needs_media: ClassVar[bool] = True
     #: False for adapters whose answers are free to recompute (replay): the cache is bypassed.

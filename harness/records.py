@@ -10,7 +10,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, Union
+from typing import Any, Callable, Iterator, Literal, Mapping, Union
 
 MediaKind = Literal["image", "video", "frames"]
 
@@ -19,13 +19,20 @@ MediaKind = Literal["image", "video", "frames"]
 class MediaRef:
     """Where a medium comes from: a file path, or a loader for bytes held elsewhere (e.g. a HF row).
 
-    `label` is what error messages name (a relative path or `<dataset>:<row>:image`).
+    `label` is what error messages name (a relative path or `<dataset>:<row>:image`). How the protocol
+    wants it prepared is part of the reference: `resize` (width, height) for images and frames, and for
+    videos the number of `frames` and the `sampling` rule that picks them ("linspace": evenly spaced
+    over the whole video including both ends, as the UnifiedReward scripts; "arange": GenAI-Bench's
+    `np.arange(0, n, n / frames)`).
     """
 
     kind: MediaKind
     label: str
     path: Path | None = None
     loader: Callable[[], bytes] | None = field(default=None, compare=False, repr=False)
+    resize: tuple[int, int] | None = None
+    frames: int | None = None
+    sampling: str | None = None
 
 
 # A prompt is an ordered sequence of text segments and media slots, exactly as the model sees it.
@@ -86,13 +93,20 @@ class Request:
 
 @dataclass(frozen=True)
 class LoadedMedia:
-    """A medium read and checked; `sha256` is of the file's bytes, `data` the bytes themselves."""
+    """A medium read and checked. For an image, `data` holds its bytes (re-encoded as PNG when the
+    reference asked for a resize) and `sha256` their hash. For a video, `frames` holds the sampled frames
+    as images and `sha256` identifies the video's bytes together with the sampling; `data` is empty."""
 
     kind: MediaKind
     label: str
     sha256: str
     data: bytes
     mime: str
+    frames: tuple["LoadedMedia", ...] = ()
+
+    def images(self) -> tuple["LoadedMedia", ...]:
+        """What a model sees: the image itself, or a video's frames in order."""
+        return self.frames if self.kind == "video" else (self,)
 
 
 @dataclass(frozen=True)
@@ -106,6 +120,15 @@ class PreparedRequest:
     @property
     def key(self) -> str:
         return self.request.key
+
+    def parts(self) -> Iterator[str | LoadedMedia]:
+        """The prompt in order with media loaded and videos expanded into their frames (images)."""
+        loaded = iter(self.media)
+        for part in self.request.parts:
+            if isinstance(part, str):
+                yield part
+            else:
+                yield from next(loaded).images()
 
 
 @dataclass(frozen=True)

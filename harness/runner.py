@@ -62,7 +62,7 @@ class RunOutcome:
     resumed_samples: int
 
 
-def resolve_tasks(opts: RunOptions) -> list[tuple[Task, TaskConfig]]:
+def resolve_tasks(opts: RunOptions, adapter_kind: str = "judge") -> list[tuple[Task, TaskConfig]]:
     if not opts.tasks:
         raise UsageError("--tasks is empty")
     if len(set(opts.tasks)) != len(opts.tasks):
@@ -75,7 +75,8 @@ def resolve_tasks(opts: RunOptions) -> list[tuple[Task, TaskConfig]]:
     resolved = []
     for name in opts.tasks:
         task = TASKS.get(name)()
-        resolved.append((task, task.config(opts.protocol, opts.seed, opts.split, data_dir)))
+        resolved.append((task, task.config(opts.protocol, opts.seed, opts.split, data_dir,
+                                           scorer=adapter_kind == "scorer")))
     return resolved
 
 
@@ -87,7 +88,8 @@ def build_adapter(opts: RunOptions, adapter: Adapter | None = None) -> Adapter:
 
 def run(opts: RunOptions, adapter: Adapter | None = None) -> RunOutcome:
     """Run `opts`. `adapter` may be passed in-process (tests, notebooks) instead of built by name."""
-    resolved = resolve_tasks(opts)
+    # Names and protocols are checked before the (possibly heavy) adapter is built.
+    resolved = resolve_tasks(opts, adapter.kind if adapter is not None else MODELS.get(opts.model).kind)
     adapter = build_adapter(opts, adapter)
     config = {
         "tasks": {t.name: {"protocol": c.protocol, "split": c.split} for t, c in resolved},

@@ -38,6 +38,8 @@ class TaskConfig:
     seed: int = 0
     split: str | None = None
     data_dir: Path | None = None
+    #: True when the adapter is a scalar scorer: requests are one candidate each, replies are numbers.
+    scorer: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,16 +75,29 @@ class Task(ABC):
     version: ClassVar[str]
     protocols: ClassVar[Mapping[str, ProtocolSpec]]
     default_protocol: ClassVar[str] = "strict"
+    #: The protocol used when a scalar scorer judges the task (None: the task needs a generative judge).
+    scorer_protocol: ClassVar[str | None] = None
     splits: ClassVar[tuple[str, ...]] = ("test",)
 
-    def config(self, protocol: str | None, seed: int, split: str | None, data_dir: Path | None) -> TaskConfig:
+    def config(self, protocol: str | None, seed: int, split: str | None, data_dir: Path | None,
+               scorer: bool = False) -> TaskConfig:
+        if scorer:
+            if self.scorer_protocol is None:
+                raise UsageError(f"task {self.name!r} needs a generative judge; the model given is a scalar scorer")
+            if protocol not in (None, self.scorer_protocol):
+                raise UsageError(f"task {self.name!r} judged by a scalar scorer runs protocol "
+                                 f"{self.scorer_protocol!r}, not {protocol!r}")
+            protocol = self.scorer_protocol
         protocol = protocol or self.default_protocol
         if protocol not in self.protocols:
             raise UsageError(f"task {self.name!r} has no protocol {did_you_mean(protocol, list(self.protocols))}")
+        if not scorer and protocol == self.scorer_protocol:
+            raise UsageError(f"protocol {protocol!r} of task {self.name!r} is for scalar scorers; "
+                             f"the model given is a generative judge")
         split = split or self.splits[0]
         if split not in self.splits:
             raise UsageError(f"task {self.name!r} has no split {did_you_mean(split, list(self.splits))}")
-        return TaskConfig(protocol=protocol, seed=seed, split=split, data_dir=data_dir)
+        return TaskConfig(protocol=protocol, seed=seed, split=split, data_dir=data_dir, scorer=scorer)
 
     @abstractmethod
     def load(self, cfg: TaskConfig) -> Dataset: ...

@@ -123,14 +123,12 @@ class HFAdapter(Adapter):
         texts, images = [], []
         for prepared in batch:
             content: list[dict[str, Any]] = []
-            loaded = iter(prepared.media)
-            for part in prepared.request.parts:
-                if isinstance(part, MediaRef):
-                    medium = next(loaded)
-                    images.append(Image.open(io.BytesIO(medium.data)).convert("RGB"))
-                    content.append({"type": "image"})
-                else:
+            for part in prepared.parts():  # a video arrives as its frames, each an image
+                if isinstance(part, str):
                     content.append({"type": "text", "text": part})
+                else:
+                    images.append(Image.open(io.BytesIO(part.data)).convert("RGB"))
+                    content.append({"type": "image"})
             texts.append(self.processor.apply_chat_template([{"role": "user", "content": content}],
                                                             add_generation_prompt=True, tokenize=False))
         inputs = self.processor(images=images or None, text=texts, padding=True, return_tensors="pt")

@@ -47,7 +47,7 @@ import aiohttp
 
 from harness.adapters import Adapter
 from harness.errors import UsageError
-from harness.records import Generation, MediaRef, PreparedRequest, Reply
+from harness.records import Generation, PreparedRequest, Reply
 from harness.registry import model
 
 RETRY_STATUS = {408, 409, 425, 429}
@@ -167,14 +167,12 @@ class OpenAIAdapter(Adapter):
 
     def body(self, prepared: PreparedRequest) -> dict[str, Any]:
         """The chat-completions request body: one user message, text and base64 images as parts."""
-        loaded = iter(prepared.media)
         texts: list[dict[str, Any]] = []
         images: list[dict[str, Any]] = []
         parts: list[dict[str, Any]] = []
-        for part in prepared.request.parts:
-            if isinstance(part, MediaRef):
-                medium = next(loaded)
-                url = f"data:{medium.mime};base64,{base64.b64encode(medium.data).decode('ascii')}"
+        for part in prepared.parts():  # a video travels as its frames (portable across servers)
+            if not isinstance(part, str):
+                url = f"data:{part.mime};base64,{base64.b64encode(part.data).decode('ascii')}"
                 item: dict[str, Any] = {"type": "image_url", "image_url": {"url": url}}
                 if self.sglang_multi_image:
                     item["modalities"] = "multi-images"
