@@ -63,3 +63,76 @@ def bootstrap_ci(compute: Compute, n: int, *, resamples: int = 1000, seed: int =
         if arr.size:
             out[name] = (float(np.quantile(arr, alpha)), float(np.quantile(arr, 1.0 - alpha)))
     return out
+
+
+# ---- pairwise preference metrics (VideoGen-RewardBench / VideoAlign and GenAI-Bench conventions) ----------
+#
+# h: human label per pair, 1 (A preferred), -1 (B preferred), 0 (tie); m: the model's margin, e.g.
+# score(A) - score(B), or +1 / -1 / 0 from a generative judge's verdict. Both functions return a fraction
+# in [0, 1]; results.json reports them ×100 like every accuracy.
+
+def _pairs(h, m) -> tuple[np.ndarray, np.ndarray]:
+    h_arr = np.asarray(h, dtype=float)
+    m_arr = np.asarray(m, dtype=float)
+    if h_arr.shape != m_arr.shape or h_arr.ndim != 1:
+        raise ValueError("h and m must be 1-D sequences of the same length")
+    if not np.isin(h_arr, (-1.0, 0.0, 1.0)).all():
+        raise ValueError("h must hold only 1, -1 and 0")
+    if not np.isfinite(m_arr).all():
+        raise ValueError("m must be finite (a NaN or infinite margin is a failed sample, not a score)")
+    return h_arr, m_arr
+
+
+def accuracy_without_ties(h, m) -> float:
+    """C / (C + D) over the pairs humans did not tie (VideoAlign `calc_accuracy_without_ties`).
+
+    C: h·m > 0. D: every other pair with h != 0, so a zero margin on a preferred pair counts against
+    the model. NaN when every pair is a human tie.
+    """
+    h_arr, m_arr = _pairs(h, m)
+    decided = h_arr != 0
+    if not decided.any():
+        return math.nan
+    return float(np.mean(h_arr[decided] * m_arr[decided] > 0))
+
+
+def accuracy_with_ties(h, m, variant: str = "videoalign") -> float:
+    """Tie-calibrated accuracy (Deutsch et al. 2023): the best (C + T_hm) / N over tie thresholds ε,
+    where the model calls a pair a tie when |m| <= ε.
+
+    variant="videoalign": bit-for-bit VideoAlign's `calc_accuracy_with_ties`, quirks included:
+      pairs are stable-sorted by |m| and moved into the model-tie class ONE AT A TIME, the accuracy is
+      taken after every move (so pairs sharing one |m| are split across states no threshold produces,
+      and the result depends on their row order), and the no-tie starting state is never scored.
+    variant="calibrated": every real threshold — all pairs with equal |m| move together — plus the
+      no-tie state (ε below every |m|).
+    Both run in O(N log N): one sort, then cumulative counts. NaN for no pairs.
+    """
+    if variant not in ("videoalign", "calibrated"):
+        raise ValueError(f"variant must be 'videoalign' or 'calibrated', not {variant!r}")
+    h_arr, m_arr = _pairs(h, m)
+    n = h_arr.size
+    if n == 0:
+        return math.nan
+    concordant = h_arr * m_arr > 0  # C before any move (ε = -1: no model ties)
+    order = np.argsort(np.abs(m_arr), kind="stable")
+    # After moving the first k pairs: C_k = C_0 - (concordant among them), T_hm,k = (human ties among them).
+    moved_c = np.cumsum(concordant[order])
+    moved_thm = np.cumsum(h_arr[order] == 0)
+    acc = (concordant.sum() - moved_c + moved_thm) / n  # acc[k-1] is the state after k moves
+    if variant == "videoalign":
+        return float(acc.max())
+    sorted_abs = np.abs(m_arr[order])
+    group_ends = np.append(sorted_abs[1:] != sorted_abs[:-1], True)  # last pair of each distinct |m|
+    return float(max(concordant.sum() / n, acc[group_ends].max()))
+
+
+def three_way(correct: np.ndarray, human_tie: np.ndarray) -> tuple[float, float]:
+    """The UnifiedReward scripts' pair of numbers for a three-way verdict (A, B, tie), in %:
+    tau = correct / N (human ties included, a tie answered "equally good" is correct);
+    diff = (correct - correct_on_ties) / (N - N_ties) (accuracy on the pairs humans did not tie)."""
+    correct = np.asarray(correct, dtype=bool)
+    human_tie = np.asarray(human_tie, dtype=bool)
+    tau = ratio_pct(float(correct.sum()), float(correct.size))
+    diff = ratio_pct(float((correct & ~human_tie).sum()), float((~human_tie).sum()))
+    return tau, diff

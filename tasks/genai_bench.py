@@ -1,0 +1,347 @@
+"""GenAI-Bench (paper Table 5): `genai_bench_image`, `genai_bench_video`, `genai_bench_edit`.
+
+Data: HF `TIGER-Lab/GenAI-Bench`, configs image_generation / video_generation / image_edition, split
+`test_v1` (the benchmark's leaderboard split: 1,735 / 1,069 / 919 rows; default) or `test` (what the
+UnifiedReward scripts load). Or `--data-dir DIR` holding `<config>.jsonl`, one row per item with `idx`,
+the text fields (`prompt`, or `source_prompt`/`target_prompt`/`instruct_prompt`), `vote_type`, and the
+media as paths relative to DIR: `left_image`/`right_image`, `left_video`/`right_video`, or
+`source_image`/`left_output_image`/`right_output_image`. Rows without media paths still replay
+(replay never opens media); any other judge counts each such row as a media error. `--split` names
+which split the directory holds. Sample ids are `idx` (the row position on the hub).
+
+Protocols:
+- `genai-arena`: the benchmark's own pairwise template (`[[A>B]]` verdicts), media in the template's
+  slots (videos as 16 frames, `np.arange(0, n, n/16)`), model A = left; the first `\\[\\[.*\\]\\]` is the
+  vote; 4-way accuracy as the leaderboard computes it (no vote = wrong).
+- `unifiedreward` (image, video): the paper scripts' prompts; images resized to 512x512; videos as 8
+  frames (evenly spaced, both ends included) at 512x512. Image: no swap, correct iff the gold phrase is
+  in the reply. Video: the answer order is swapped by a `random.Random(seed)` stream, one draw per item
+  in dataset order (the script draws from an unseeded stream); the reply is read as the script reads
+  it: "Video 1 is better" -> A, else "Video 2 is better" -> B, else a tie. Metrics tau and diff.
+- `strict` (default for image and video): the paper's prompt, answer order from (seed, id) so about
+  half are swapped, the three-way parser of tasks.pairwise (a reply naming several verdicts or none is
+  invalid and wrong). A human tie (tievote or bothbad_vote) is right only when the judge says the two
+  are equally good. Metrics tau and diff.
+- `scores`: for scalar scorers (PickScore, HPSv2, ...): each candidate scored alone with the caption
+  (editing: the target prompt; videos as 8 evenly spaced frames), m = score(left) - score(right);
+  metrics accuracy_with_ties (VideoAlign's algorithm; also the calibrated variant) and
+  accuracy_without_ties.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import random
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar, Mapping, Sequence
+
+from harness.errors import UsageError
+from harness.records import Generation, Judgment, MediaKind, MediaRef, Part, Reply, Request, Sample
+from harness.registry import task
+from harness.task import Dataset, Parsed, ProtocolSpec, Scoring, Task, TaskConfig
+
+from .pairwise import (ARENA_CORRECT, VOTE_TO_H, arena_vote, margin_outcome, score_arena, score_margins,
+                       score_three_way, scorer_requests, shown_h, three_way_choice)
+from .templates import load_template, render
+from .vlrewardbench import seeded_swap
+
+HF_DATASET = "TIGER-Lab/GenAI-Bench"
+# No commit of the hub repo could be verified from this machine; the loader records the commit it
+# resolved (results.json `dataset.revision`) so every run can be repeated exactly.
+HF_REVISION: str | None = None
+
+GENERATION = Generation(max_new_tokens=4096)  # greedy; the paper scripts allow 4,096 new tokens
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What differs between the three GenAI-Bench configs."""
+
+    config: str
+    kind: MediaKind
+    text_fields: tuple[str, ...]
+    left: str
+    right: str
+    context_media: tuple[str, ...]  # shown before the candidates (the source image of an edit)
+    caption_field: str  # what a scalar scorer pairs with each candidate
+    arena_template: str
+    ur_template: str | None
+    noun: str
+
+
+def _protocols(spec: Spec) -> dict[str, ProtocolSpec]:
+    protocols = {
+        "genai-arena": ProtocolSpec("genai-arena", "1", "GenAI-Bench's pairwise template and [[A>B]] parser; "
+                                    "4-way accuracy", deviations=("greedy decoding",)),
+        "scores": ProtocolSpec("scores", "1", "scalar scorer: m = score(left) - score(right); accuracy with "
+                               "ties (VideoAlign) and without ties"),
+    }
+    if spec.ur_template is not None:
+        ur_deviations = ("video: the order stream is seeded (random.Random(seed)); the script's is unseeded",) \
+            if spec.kind == "video" else ()
+        protocols["unifiedreward"] = ProtocolSpec(
+            "unifiedreward", "1", "the paper scripts' prompt and gold-phrase rule; tau and diff",
+            deviations=ur_deviations)
+        protocols["strict"] = ProtocolSpec(
+            "strict", "1", "the paper's prompt, seeded per-sample order swap, three-way parser; invalid = wrong",
+            deviations=("answer order from (seed, id)",))
+    return protocols
+
+
+class GenAIBench(Task):
+    """Base of the three GenAI-Bench tasks (registered below)."""
+
+    spec: ClassVar[Spec]
+    version = "1"
+    splits = ("test_v1", "test")
+    scorer_protocol = "scores"
+
+    # ---- load -------------------------------------------------------------------------------------
+    def load(self, cfg: TaskConfig) -> Dataset:
+        if cfg.data_dir is not None:
+            return self._load_local(cfg.data_dir, cfg.split or "test_v1")
+        return self._load_hub(cfg.split or "test_v1")
+
+    def _sample(self, sample_id: str, index: int, row: Mapping[str, Any], media: dict[str, MediaRef],
+                where: str) -> Sample:
+        vote = row.get("vote_type")
+        missing = [f for f in self.spec.text_fields if not isinstance(row.get(f), str)]
+        if vote not in VOTE_TO_H:
+            return Sample(sample_id, index, {}, problem=f"{where}: unknown vote label {vote!r} (expected one of "
+                                                         f"{', '.join(VOTE_TO_H)})")
+        if missing:
+            return Sample(sample_id, index, {}, problem=f"{where}: missing text field(s) {', '.join(missing)}")
+        data = {f: row[f] for f in self.spec.text_fields}
+        data.update(vote_type=vote, h=VOTE_TO_H[vote], media=media)
+        return Sample(sample_id, index, data, tuple(media.values()))
+
+    def _media_fields(self) -> tuple[str, ...]:
+        return (*self.spec.context_media, self.spec.left, self.spec.right)
+
+    def _load_local(self, data_dir: Path, split: str) -> Dataset:
+        path = data_dir / f"{self.spec.config}.jsonl"
+        if not path.is_file():
+            raise UsageError(f"--data-dir {data_dir}: no {path.name} there (one row per item: idx, "
+                             f"{', '.join(self.spec.text_fields)}, vote_type, media paths)")
+        raw = path.read_bytes()
+        samples: list[Sample] = []
+        for lineno, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            where = f"{path.name} line {lineno}"
+            try:
+                row = json.loads(line)
+                if not isinstance(row, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as exc:
+                samples.append(Sample(f"line-{lineno}", len(samples), {}, problem=f"{where}: malformed JSON ({exc})"))
+                continue
+            sample_id = str(row.get("idx", len(samples)))
+            media = {}
+            for field in self._media_fields():
+                value = row.get(field)
+                media[field] = MediaRef(self.spec.kind if field != "source_image" else "image",
+                                        value if isinstance(value, str) else f"{where}: {field}",
+                                        path=(data_dir / value) if isinstance(value, str) else None)
+            samples.append(self._sample(sample_id, len(samples), row, media, where))
+        ids = [s.id for s in samples]
+        if len(set(ids)) != len(ids):
+            raise UsageError(f"{path}: idx values repeat; each row needs its own idx")
+        info = {"id": HF_DATASET, "config": self.spec.config, "source": "local", "path": str(data_dir.resolve()),
+                "split": split, "data_sha256": hashlib.sha256(raw).hexdigest(), "n_rows": len(samples)}
+        return Dataset(samples, info)
+
+    def _load_hub(self, split: str) -> Dataset:
+        try:
+            import datasets
+            from huggingface_hub import HfApi
+        except ImportError as exc:  # pragma: no cover - core dependencies
+            raise UsageError("loading from the hub needs `datasets` and `huggingface_hub`") from exc
+        try:
+            revision = HF_REVISION or HfApi().dataset_info(HF_DATASET).sha
+            ds = datasets.load_dataset(HF_DATASET, self.spec.config, split=split, revision=revision)
+        except Exception as exc:
+            raise UsageError(f"cannot load {HF_DATASET} {self.spec.config}/{split} from the hub: {exc}. Use "
+                             f"--data-dir with a local copy ({self.spec.config}.jsonl + media).") from None
+        if self.spec.kind == "image":
+            for field in self._media_fields():
+                ds = ds.cast_column(field, datasets.Image(decode=False))
+        samples = []
+        for index, row in enumerate(ds):
+            media = {}
+            for field in self._media_fields():
+                value = row.get(field)
+                label = f"{HF_DATASET}:{self.spec.config}:{index}:{field}"
+                if isinstance(value, dict):  # an embedded image
+                    data = value.get("bytes") or b""
+                    media[field] = MediaRef("image", label, loader=(lambda b=data: b))
+                else:  # a video URL
+                    media[field] = MediaRef(self.spec.kind, label, loader=(lambda u=value: _download(u)))
+            samples.append(self._sample(str(index), index, row, media, f"{HF_DATASET} row {index}"))
+        info = {"id": HF_DATASET, "config": self.spec.config, "source": "hub", "revision": revision,
+                "split": split, "n_rows": len(samples)}
+        return Dataset(samples, info)
+
+    # ---- requests ---------------------------------------------------------------------------------
+    def requests(self, sample: Sample, cfg: TaskConfig) -> list[Request]:
+        d = sample.data
+        media: dict[str, MediaRef] = d["media"]
+        if cfg.protocol == "scores":
+            prepared = {f: dataclasses.replace(m, **_frames(m, 8, "linspace")) for f, m in media.items()}
+            return scorer_requests(sample, d[self.spec.caption_field],
+                                   [("A", prepared[self.spec.left]), ("B", prepared[self.spec.right])])
+        if cfg.protocol == "genai-arena":
+            prepared = {f: dataclasses.replace(m, **_frames(m, 16, "arange")) for f, m in media.items()}
+            parts = render_slots(load_template(self.spec.arena_template), {f: d[f] for f in self.spec.text_fields},
+                                 prepared)
+            return [Request(sample.id, sample.id, parts, GENERATION, meta={"swapped": False})]
+        swapped = self._swapped(sample, cfg)
+        first, second = (self.spec.right, self.spec.left) if swapped else (self.spec.left, self.spec.right)
+        shown = [dataclasses.replace(media[f], resize=(512, 512), **_frames(media[f], 8, "linspace"))
+                 for f in (first, second)]
+        template = load_template(self.spec.ur_template)  # type: ignore[arg-type]
+        if self.spec.kind == "video":  # the note line is ours; every frame precedes the text
+            parts: tuple[Part, ...] = (*shown, template.split("\n", 1)[1].format(prompt=d["prompt"]))
+        else:
+            parts = render(template, {"prompt": d["prompt"]}, shown)
+        return [Request(sample.id, sample.id, parts, GENERATION, meta={"swapped": swapped})]
+
+    def _swapped(self, sample: Sample, cfg: TaskConfig) -> bool:
+        if cfg.protocol == "strict":
+            return seeded_swap(cfg.seed, sample.id)
+        if self.spec.kind == "video":  # unifiedreward video: the script's stream, seeded
+            return not _keeps_order(cfg.seed, sample.index)
+        return False
+
+    # ---- parse ------------------------------------------------------------------------------------
+    def parse(self, sample: Sample, exchanges: Sequence[tuple[Request, Reply]], cfg: TaskConfig) -> Parsed:
+        h = sample.data["h"]
+        if cfg.protocol == "scores":
+            status, outcome, reason = margin_outcome(exchanges, h)
+            return Parsed(status, outcome, reason)
+        request, reply = exchanges[0]
+        text = reply.text or ""
+        vote_type = sample.data["vote_type"]
+        if cfg.protocol == "genai-arena":
+            vote = arena_vote(text)
+            outcome = {"vote_type": vote_type, "h": h, "vote": vote, "correct": vote in ARENA_CORRECT[vote_type]}
+            return Parsed("ok" if vote else "invalid", outcome, None if vote else "no [[...]] verdict in the reply")
+        swapped = request.meta["swapped"]
+        gold = shown_h(h, swapped)
+        outcome = {"vote_type": vote_type, "h": h, "swapped": swapped}
+        if cfg.protocol == "unifiedreward":
+            return self._parse_unifiedreward(text, gold, outcome)
+        choice, reason = three_way_choice(text, self.spec.noun)
+        predicted = {1: 1, 2: -1, 0: 0}.get(choice)  # type: ignore[arg-type]
+        outcome.update(verdict=predicted, correct=predicted == gold)
+        return Parsed("ok" if choice is not None else "invalid", outcome, reason)
+
+    def _parse_unifiedreward(self, text: str, gold: int, outcome: dict[str, Any]) -> Parsed:
+        noun = self.spec.noun.title()
+        if self.spec.kind == "image":  # correct iff the gold phrase is a substring
+            phrases = {1: f"{noun} 1 is better than {noun} 2", -1: f"{noun} 2 is better than {noun} 1",
+                       0: "Both images are equally good"}
+            named = [v for v, p in phrases.items() if p in text]
+            outcome.update(verdict=named[0] if len(named) == 1 else None, correct=phrases[gold] in text)
+            if not named:
+                return Parsed("invalid", outcome, "none of the three conclusion phrases in the reply")
+            return Parsed("ok", outcome)
+        # The video script: "Video 1 is better" -> A, else "Video 2 is better" -> B, else a tie.
+        predicted = 1 if "Video 1 is better" in text else -1 if "Video 2 is better" in text else 0
+        outcome.update(verdict=predicted, correct=predicted == gold)
+        if predicted == 0 and "equally good" not in text:
+            return Parsed("invalid", outcome, "no 'Video N is better': read as a tie, as the paper script does")
+        return Parsed("ok", outcome)
+
+    # ---- score ------------------------------------------------------------------------------------
+    def score(self, judgments: Sequence[Judgment], cfg: TaskConfig) -> Scoring:
+        if cfg.protocol == "genai-arena":
+            return score_arena(judgments)
+        if cfg.protocol == "scores":
+            return score_margins(judgments)
+        return score_three_way(judgments)
+
+
+def _frames(ref: MediaRef, n: int, rule: str) -> dict[str, Any]:
+    return {"frames": n, "sampling": rule} if ref.kind == "video" else {}
+
+
+@lru_cache(maxsize=8)
+def _order_stream(seed: int, length: int) -> tuple[bool, ...]:
+    rng = random.Random(seed)
+    return tuple(rng.choices([True, False])[0] for _ in range(length))
+
+
+def _keeps_order(seed: int, index: int) -> bool:
+    return not _order_stream(seed, max(2048, index + 1))[index]
+
+
+def render_slots(template: str, texts: Mapping[str, str], media: Mapping[str, MediaRef]) -> tuple[Part, ...]:
+    """Fill a GenAI-Bench template: `<field>` text slots are replaced, then the text is cut at each
+    `<field>` media slot in the order they appear (as the benchmark's `run_pairwise_example` does)."""
+    for field, value in texts.items():
+        template = template.replace(f"<{field}>", value)
+    slots = sorted((template.find(f"<{f}>"), f) for f in media if f"<{f}>" in template)
+    parts: list[Part] = []
+    rest = template
+    for _, field in slots:
+        before, rest = rest.split(f"<{field}>", 1)
+        if before:
+            parts.append(before)
+        parts.append(media[field])
+    if rest:
+        parts.append(rest)
+    return tuple(parts)
+
+
+def _download(url: str | None) -> bytes:
+    """A GenAI-Bench video URL to bytes (hub files through the hub cache)."""
+    if not url:
+        raise ValueError("no video URL in this row")
+    if "huggingface.co/datasets/" in url:
+        from huggingface_hub import hf_hub_download
+
+        repo_and_rest = url.split("datasets/", 1)[1]
+        repo_id, rest = repo_and_rest.split("/blob/", 1)
+        revision, filename = rest.split("/", 1)
+        return Path(hf_hub_download(repo_id=repo_id, filename=filename, repo_type="dataset",
+                                    revision=revision)).read_bytes()
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=60) as resp:
+        return resp.read()
+
+
+IMAGE = Spec("image_generation", "image", ("prompt",), "left_image", "right_image", (), "prompt",
+             "genai_arena_image_generation.txt", "genai_image_unifiedreward.txt", "image")
+VIDEO = Spec("video_generation", "video", ("prompt",), "left_video", "right_video", (), "prompt",
+             "genai_arena_video_generation.txt", "genai_video_unifiedreward.txt", "video")
+EDIT = Spec("image_edition", "image", ("source_prompt", "target_prompt", "instruct_prompt"), "left_output_image",
+            "right_output_image", ("source_image",), "target_prompt", "genai_arena_image_edition.txt", None, "image")
+
+
+@task("genai_bench_image")
+class GenAIBenchImage(GenAIBench):
+    spec = IMAGE
+    protocols = _protocols(IMAGE)
+    default_protocol = "strict"
+
+
+@task("genai_bench_video")
+class GenAIBenchVideo(GenAIBench):
+    spec = VIDEO
+    protocols = _protocols(VIDEO)
+    default_protocol = "strict"
+
+
+@task("genai_bench_edit")
+class GenAIBenchEdit(GenAIBench):
+    """Image editing has no UnifiedReward prompt: the benchmark's own protocol is the default."""
+
+    spec = EDIT
+    protocols = _protocols(EDIT)
+    default_protocol = "genai-arena"

@@ -1,0 +1,119 @@
+"""Shared parts of the pairwise generation benchmarks (GenAI-Bench, VideoGen-RewardBench): human labels,
+the verdict parsers of each protocol, scalar-scorer requests, and the three ways of scoring.
+
+Human labels: h = 1 (A / left preferred), -1 (B / right preferred), 0 (tie). GenAI-Bench's four votes map
+leftvote -> 1, rightvote -> -1, tievote and bothbad_vote -> 0 (a "tie" for the three-way numbers; the
+genai-arena protocol still tells tie from both-bad).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from harness.metrics import accuracy_with_ties, accuracy_without_ties, three_way
+from harness.records import Generation, Judgment, MediaRef, Request, Sample
+from harness.task import Scoring
+
+from .verdicts import normalise
+
+VOTE_TO_H = {"leftvote": 1, "rightvote": -1, "tievote": 0, "bothbad_vote": 0}
+
+# GenAI-Bench inference.py: the first match of the greedy `\[\[.*\]\]` ('.' does not cross a newline).
+ARENA_VOTE = re.compile(r"\[\[.*\]\]")
+ARENA_CORRECT = {
+    "leftvote": {"[[A>B]]", "[[A>>B]]"},
+    "rightvote": {"[[B>A]]", "[[B>>A]]"},
+    "tievote": {"[[A=B]]", "[[A=B=Good]]"},
+    "bothbad_vote": {"[[A=B]]", "[[A=B=Bad]]"},
+}
+
+
+def arena_vote(text: str | None) -> str | None:
+    match = ARENA_VOTE.search(text or "")
+    return match.group() if match else None
+
+
+def three_way_choice(text: str | None, noun: str) -> tuple[int | None, str | None]:
+    """The `strict` three-way parser: 1 or 2 (that candidate is better), 0 (equally good), or None with a
+    reason. Accepts "Image 2 is better than Image 1", "**Video 1** is better", "Both videos are equally
+    good", "a tie"; a reply that names more than one of the three outcomes, or none, is invalid."""
+    if text is None or not text.strip():
+        return None, "empty reply"
+    clean = normalise(text)
+    better = {int(n) for n in re.findall(
+        rf"\b{noun}\s*([12])\s*(?:is|was)\s+(?:(?:the|clearly|slightly|much|significantly|somewhat)\s+)*better\b",
+        clean, re.IGNORECASE)}
+    tie = re.search(rf"\b(?:both|the two)\s+{noun}s?\s+(?:are\s+)?(?:equally|similarly)\s+good\b|"
+                    rf"\bequally\s+good\b|\bit(?:'s| is) a tie\b|\btie\b", clean, re.IGNORECASE) is not None
+    outcomes = better | ({0} if tie else set())
+    if len(outcomes) == 1:
+        return outcomes.pop(), None
+    if not outcomes:
+        return None, f"no verdict naming {noun.title()} 1, {noun.title()} 2 or a tie"
+    return None, "the reply names more than one verdict"
+
+
+def shown_h(h: int, swapped: bool) -> int:
+    """The label as the judge sees the pair (A and B exchanged when `swapped`)."""
+    return -h if swapped else h
+
+
+def scorer_requests(sample: Sample, prompt: str, candidates: Sequence[tuple[str, MediaRef]]) -> list[Request]:
+    """One request per candidate for a scalar scorer: the caption, then the candidate's medium."""
+    return [Request(key=f"{sample.id}::{name}", sample_id=sample.id, parts=(prompt, media), generation=Generation(),
+                    meta={"candidate": name, "prompt": prompt, "media_label": media.label, "item_id": sample.id})
+            for name, media in candidates]
+
+
+# ---- scoring -----------------------------------------------------------------------------------------
+
+def score_arena(judgments: Sequence[Judgment]) -> Scoring:
+    """GenAI-Bench's accuracy: the share of items whose vote matches the human vote (no vote = wrong)."""
+    correct = np.array([bool(j.outcome.get("correct")) for j in judgments if j.status != "error"], dtype=bool)
+
+    def compute(idx: np.ndarray) -> dict[str, float]:
+        return {"accuracy": 100.0 * float(correct[idx].mean()) if idx.size else float("nan")}
+
+    return Scoring(compute, correct.size)
+
+
+def score_three_way(judgments: Sequence[Judgment]) -> Scoring:
+    """tau and diff (harness.metrics.three_way) over the verdicts of a generative judge."""
+    scored = [j for j in judgments if j.status != "error"]
+    correct = np.array([bool(j.outcome.get("correct")) for j in scored], dtype=bool)
+    tie = np.array([j.outcome.get("h") == 0 for j in scored], dtype=bool)
+
+    def compute(idx: np.ndarray) -> dict[str, float]:
+        tau, diff = three_way(correct[idx], tie[idx])
+        return {"tau": tau, "diff": diff}
+
+    return Scoring(compute, correct.size, details={"n_human_ties": int(tie.sum())})
+
+
+def score_margins(judgments: Sequence[Judgment]) -> Scoring:
+    """A scalar scorer's margins m = score(A) - score(B) against h: accuracy with ties (VideoAlign's
+    algorithm, and the calibrated variant) and without ties, in %. Pairs without two finite scores are
+    `invalid` and left out (counted in n_invalid)."""
+    scored = [j for j in judgments if j.status == "ok"]
+    h = np.array([j.outcome["h"] for j in scored], dtype=float)
+    m = np.array([j.outcome["margin"] for j in scored], dtype=float)
+
+    def compute(idx: np.ndarray) -> dict[str, float]:
+        return {"accuracy_with_ties": 100.0 * accuracy_with_ties(h[idx], m[idx], "videoalign"),
+                "accuracy_with_ties/calibrated": 100.0 * accuracy_with_ties(h[idx], m[idx], "calibrated"),
+                "accuracy_without_ties": 100.0 * accuracy_without_ties(h[idx], m[idx])}
+
+    return Scoring(compute, h.size, details={"n_human_ties": int((h == 0).sum())})
+
+
+def margin_outcome(exchanges: Sequence[tuple[Request, Any]], h: int) -> tuple[str, Mapping[str, Any], str | None]:
+    """(status, outcome, reason) for a pair scored by a scalar scorer."""
+    scores = {req.meta["candidate"]: reply.score for req, reply in exchanges}
+    bad = [name for name, s in scores.items() if s is None or not np.isfinite(s)]
+    if bad:
+        return "invalid", {"h": h, "scores": scores}, f"no finite score for candidate {', '.join(bad)}"
+    margin = float(scores["A"]) - float(scores["B"])
+    return "ok", {"h": h, "scores": scores, "margin": margin}, None
