@@ -74,12 +74,8 @@ class Spec:
 
 
 def _protocols(spec: Spec) -> dict[str, ProtocolSpec]:
-    protocols = {
-        "genai-arena": ProtocolSpec("genai-arena", "1", "GenAI-Bench's pairwise template and [[A>B]] parser; "
-                                    "4-way accuracy", deviations=("greedy decoding",)),
-        "scores": ProtocolSpec("scores", "1", "scalar scorer: m = score(left) - score(right); accuracy with "
-                               "ties (VideoAlign) and without ties"),
-    }
+    protocols = {"genai-arena": ProtocolSpec("genai-arena", "1", "GenAI-Bench's pairwise template and [[A>B]] "
+                                             "parser; 4-way accuracy", deviations=("greedy decoding",))}
     if spec.ur_template is not None:
         ur_deviations = ("video: the order stream is seeded (random.Random(seed)); the script's is unseeded",) \
             if spec.kind == "video" else ()
@@ -89,6 +85,8 @@ def _protocols(spec: Spec) -> dict[str, ProtocolSpec]:
         protocols["strict"] = ProtocolSpec(
             "strict", "1", "the paper's prompt, seeded per-sample order swap, three-way parser; invalid = wrong",
             deviations=("answer order from (seed, id)",))
+    protocols["scores"] = ProtocolSpec("scores", "1", "scalar scorer: m = score(left) - score(right); accuracy "
+                                       "with ties (VideoAlign) and without ties")
     return protocols
 
 

@@ -1,0 +1,143 @@
+"""VideoGen-RewardBench (paper Table 5): `videogen_rewardbench`.
+
+Data: HF `KwaiVGI/VideoGen-RewardBench`, split `eval`: `videogen-rewardbench.csv` (~26.5k pairs; columns
+path_A, path_B, A_model, B_model, prompt, VQ, MQ, TA, Overall, ...) plus `videos.zip` (13.4 GB), which
+users download and extract themselves. `--data-dir DIR` holds the CSV and the videos at `path_A` /
+`path_B` relative to DIR. Without `--data-dir` the CSV comes from the hub and the videos are absent,
+which suits replayed replies or a scores file only. Labels come from `Overall` (the paper uses it):
+A -> h = 1, B -> h = -1, same -> h = 0. Sample ids are the CSV row numbers, from 0.
+
+Protocols:
+- `strict` (default): the paper's prompt, 8 evenly spaced frames per video at 512x512, answer order
+  from (seed, id), the three-way parser (several verdicts or none: invalid, wrong). tau and diff.
+- `unifiedreward`: the paper script's prompt and frames, no swap; a reply naming "Video 1 is better
+  than Video 2" reads A, "Video 2 is better than Video 1" B, anything else a tie, as the script means.
+  The script itself tests `output in 'Video 1 is better than Video 2.'`, the containment reversed, so
+  an empty reply counts as A; that bug is not reproduced (a named deviation). tau and diff.
+- `scores`: scalar scorers; m = score(A) - score(B); accuracy_with_ties (VideoAlign; also the
+  calibrated variant) and accuracy_without_ties, as VideoAlign's calc_accuracy.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+from pathlib import Path
+from typing import Sequence
+
+from harness.errors import UsageError
+from harness.records import Generation, Judgment, MediaRef, Reply, Request, Sample
+from harness.registry import task
+from harness.task import Dataset, Parsed, ProtocolSpec, Scoring, Task, TaskConfig
+
+from .pairwise import margin_outcome, score_margins, score_three_way, scorer_requests, shown_h, three_way_choice
+from .templates import load_template
+from .vlrewardbench import seeded_swap
+
+HF_DATASET = "KwaiVGI/VideoGen-RewardBench"
+HF_REVISION: str | None = None  # resolved and recorded at load time (see tasks.genai_bench)
+CSV_NAME = "videogen-rewardbench.csv"
+OVERALL_TO_H = {"A": 1, "B": -1, "same": 0}
+GENERATION = Generation(max_new_tokens=4096)
+
+
+@task("videogen_rewardbench")
+class VideoGenRewardBench(Task):
+    version = "1"
+    splits = ("eval",)
+    default_protocol = "strict"
+    scorer_protocol = "scores"
+    protocols = {
+        "strict": ProtocolSpec("strict", "1", "the paper's prompt, seeded per-sample order swap, three-way parser",
+                               deviations=("answer order from (seed, id); the paper script never swaps",)),
+        "unifiedreward": ProtocolSpec("unifiedreward", "1", "the paper script's prompt and frames, no swap",
+                                      deviations=("the script's reversed containment test (an empty reply reads "
+                                                  "as 'A') is fixed: the phrase is looked for in the reply",)),
+        "scores": ProtocolSpec("scores", "1", "scalar scorer: m = score(A) - score(B); accuracy with and "
+                               "without ties as VideoAlign's calc_accuracy.py"),
+    }
+
+    def load(self, cfg: TaskConfig) -> Dataset:
+        if cfg.data_dir is not None:
+            path = cfg.data_dir / CSV_NAME
+            if not path.is_file():
+                raise UsageError(f"--data-dir {cfg.data_dir}: no {CSV_NAME} there (the benchmark's CSV, with the "
+                                 f"videos at path_A/path_B relative to it)")
+            raw = path.read_bytes()
+            info = {"id": HF_DATASET, "source": "local", "path": str(cfg.data_dir.resolve()),
+                    "data_sha256": hashlib.sha256(raw).hexdigest()}
+            root: Path | None = cfg.data_dir
+        else:
+            raw, revision = _hub_csv()
+            info = {"id": HF_DATASET, "source": "hub", "revision": revision, "media": "absent (no --data-dir)"}
+            root = None
+        samples = [self._sample(index, row, root) for index, row in enumerate(csv.DictReader(
+            io.StringIO(raw.decode("utf-8-sig"))))]
+        if not samples:
+            raise UsageError(f"{CSV_NAME} holds no rows")
+        return Dataset(samples, {**info, "split": cfg.split, "n_rows": len(samples)})
+
+    def _sample(self, index: int, row: dict[str, str], root: Path | None) -> Sample:
+        where = f"{CSV_NAME} row {index}"
+        label = (row.get("Overall") or "").strip()
+        if label not in OVERALL_TO_H:
+            return Sample(str(index), index, {}, problem=f"{where}: unknown Overall label {label!r} "
+                                                         f"(expected A, B or same)")
+        missing = [c for c in ("prompt", "path_A", "path_B") if not (row.get(c) or "").strip()]
+        if missing:
+            return Sample(str(index), index, {}, problem=f"{where}: empty column(s) {', '.join(missing)}")
+        media = {side: MediaRef("video", row[f"path_{side}"], path=(root / row[f"path_{side}"]) if root else None)
+                 for side in ("A", "B")}
+        data = {"prompt": row["prompt"], "h": OVERALL_TO_H[label], "overall": label, "media": media,
+                "models": [row.get("A_model"), row.get("B_model")]}
+        return Sample(str(index), index, data, tuple(media.values()))
+
+    def requests(self, sample: Sample, cfg: TaskConfig) -> list[Request]:
+        d = sample.data
+        videos = {side: dataclasses.replace(ref, frames=8, sampling="linspace",
+                                            resize=None if cfg.protocol == "scores" else (512, 512))
+                  for side, ref in d["media"].items()}
+        if cfg.protocol == "scores":
+            return scorer_requests(sample, d["prompt"], [("A", videos["A"]), ("B", videos["B"])])
+        swapped = cfg.protocol == "strict" and seeded_swap(cfg.seed, sample.id)
+        first, second = (videos["B"], videos["A"]) if swapped else (videos["A"], videos["B"])
+        text = load_template("videogen_unifiedreward.txt").split("\n", 1)[1].format(prompt=d["prompt"])
+        return [Request(sample.id, sample.id, (first, second, text), GENERATION, meta={"swapped": swapped})]
+
+    def parse(self, sample: Sample, exchanges: Sequence[tuple[Request, Reply]], cfg: TaskConfig) -> Parsed:
+        h = sample.data["h"]
+        if cfg.protocol == "scores":
+            status, outcome, reason = margin_outcome(exchanges, h)
+            return Parsed(status, outcome, reason)
+        request, reply = exchanges[0]
+        text = reply.text or ""
+        gold = shown_h(h, request.meta["swapped"])
+        outcome = {"overall": sample.data["overall"], "h": h, "swapped": request.meta["swapped"]}
+        if cfg.protocol == "unifiedreward":
+            predicted = 1 if "Video 1 is better than Video 2" in text else \
+                -1 if "Video 2 is better than Video 1" in text else 0
+            outcome.update(verdict=predicted, correct=predicted == gold)
+            if predicted == 0 and "equally good" not in text:
+                return Parsed("invalid", outcome, "no conclusion phrase: read as a tie, as the script means")
+            return Parsed("ok", outcome)
+        choice, reason = three_way_choice(text, "video")
+        predicted = {1: 1, 2: -1, 0: 0}.get(choice)  # type: ignore[arg-type]
+        outcome.update(verdict=predicted, correct=predicted == gold)
+        return Parsed("ok" if choice is not None else "invalid", outcome, reason)
+
+    def score(self, judgments: Sequence[Judgment], cfg: TaskConfig) -> Scoring:
+        return score_margins(judgments) if cfg.protocol == "scores" else score_three_way(judgments)
+
+
+def _hub_csv() -> tuple[bytes, str | None]:
+    try:
+        from huggingface_hub import HfApi, hf_hub_download
+
+        revision = HF_REVISION or HfApi().dataset_info(HF_DATASET).sha
+        path = hf_hub_download(HF_DATASET, CSV_NAME, repo_type="dataset", revision=revision)
+    except Exception as exc:
+        raise UsageError(f"cannot fetch {CSV_NAME} of {HF_DATASET} from the hub: {exc}. Use --data-dir with the "
+                         f"CSV and the extracted videos.") from None
+    return Path(path).read_bytes(), revision
