@@ -14,6 +14,7 @@ A line cut short by a kill mid-write is discarded.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import tempfile
@@ -40,6 +41,18 @@ def atomic_write_json(path: Path, obj: Any) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def json_safe(obj: Any) -> Any:
+    """NaN and infinities become null: results.json must be strict JSON for every consumer (a CI gate in
+    another language), and a NaN anywhere (an adapter's identity, a detail) must not lose the run."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
 
 
 class SampleLog:
@@ -80,7 +93,7 @@ class SampleLog:
         return done
 
     def append(self, judgment: Judgment) -> None:
-        line = json.dumps(judgment.as_dict(), ensure_ascii=False) + "\n"
+        line = json.dumps(json_safe(judgment.as_dict()), ensure_ascii=False, allow_nan=False) + "\n"
         with self._lock:
             if self._file is None:
                 self._file = open(self.path, "a", encoding="utf-8")
@@ -191,7 +204,7 @@ class RunStore:
 
     def write_results(self, results: Mapping[str, Any]) -> Path:
         path = self.dir / "results.json"
-        atomic_write_json(path, results)
+        atomic_write_json(path, json_safe(results))
         return path
 
 

@@ -19,9 +19,11 @@ def cli(capsys, *args):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["--tasks", "nope", "--model", "scripted"], "unknown task 'nope'; valid names: vlrewardbench"),
+    (["--tasks", "nope", "--model", "scripted"], "unknown task 'nope'; valid names: genai_bench_edit, "
+                                                 "genai_bench_image, genai_bench_video, sharegptvideo_pairs, "
+                                                 "videogen_rewardbench, vlrewardbench"),
     (["--tasks", "vlrewardbench", "--model", "gpt9"],
-     "unknown model 'gpt9'; valid names: hf, openai, replay, scripted"),
+     "unknown model 'gpt9'; valid names: hf, openai, pickscore, replay, scores, scripted"),
     (["--tasks", "vlrewardbench", "--model", "scripted", "--protocol", "loose"],
      "no protocol 'loose'; valid names: official, strict, unifiedreward"),
     (["--tasks", "vlrewardbench", "--model", "scripted", "--model-args", "temprature=0"],
