@@ -90,7 +90,9 @@ def test_strict_swaps_about_half_and_reads_three_way_verdicts(tmp_path):
     def right_answer(p):
         h = {"leftvote": 1, "rightvote": -1}.get(votes[int(p.request.sample_id)], 0)
         h = -h if p.request.meta["swapped"] else h
-        return {1: "**Image 1** is better than Image 2.", -1: "Image 2 is better.", 0: "Both images are equally good."}[h]
+        replies = {1: "**Image 1** is better than Image 2.", -1: "Image 2 is better.",
+                   0: "Both images are equally good."}
+        return replies[h]
 
     result, records = judged(tmp_path, "genai_bench_image", data, ScriptedAdapter(fn=right_answer))
     assert result["protocol"] == "strict" and result["metrics"] == {"tau": 100.0, "diff": 100.0}
