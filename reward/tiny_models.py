@@ -103,6 +103,37 @@ def tiny_qwen2_vl(seed: int = 0, hidden: int = 32):
     return model, processor
 
 
+def save_tiny_clip(directory: Path, seed: int = 0) -> tuple[Path, Path]:
+    """(checkpoint dir, processor dir) of a random 2-layer CLIP for the `pickscore` scorer: the processor
+    dir holds a locally trained tokenizer and a preprocessor config in the legacy format of the LAION
+    CLIP-H repository (which PickScore's processor comes from)."""
+    import json
+
+    from tokenizers import processors
+    from transformers import CLIPConfig, CLIPModel
+
+    directory = Path(directory)
+    tok = build_tokenizer(["<|endoftext|>", "<|startoftext|>", "<|unused|>", "<|im_end|>"])
+    bos, eos = tok.convert_tokens_to_ids("<|startoftext|>"), tok.convert_tokens_to_ids("<|im_end|>")
+    tok.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single="<|startoftext|> $A <|im_end|>", special_tokens=[("<|startoftext|>", bos), ("<|im_end|>", eos)])
+    tok.save_pretrained(directory / "processor")
+    (directory / "processor" / "preprocessor_config.json").write_text(json.dumps({
+        "crop_size": 16, "do_center_crop": True, "do_normalize": True, "do_resize": True, "resample": 3,
+        "feature_extractor_type": "CLIPFeatureExtractor", "size": 16,
+        "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711]}))
+    config = CLIPConfig(
+        text_config=dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, max_position_embeddings=77, bos_token_id=bos, eos_token_id=eos,
+                         pad_token_id=tok.pad_token_id),
+        vision_config=dict(image_size=16, patch_size=8, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                           num_attention_heads=4),
+        projection_dim=24, logit_scale_init_value=4.6)
+    torch.manual_seed(seed)
+    CLIPModel(config).save_pretrained(directory / "model")
+    return directory / "model", directory / "processor"
+
+
 BUILDERS = {"llava_onevision": tiny_llava_onevision, "qwen2_vl": tiny_qwen2_vl}
 
 
