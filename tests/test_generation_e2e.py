@@ -139,3 +139,25 @@ def test_scores_file_scorer_on_videos_without_opening_them(data, tmp_path, capsy
     result = json.loads((only_run_dir(tmp_path / "runs") / "results.json").read_text())["tasks"]["videogen_rewardbench"]
     # every pair has m = +1: right on the two A pairs, wrong on the B pair; the human tie is never a model tie
     assert result["metrics"]["accuracy_without_ties"] == pytest.approx(200 / 3)
+
+
+def test_missing_and_empty_videos_are_counted_and_fatal_under_strict(data, tmp_path, capsys):
+    import shutil
+
+    broken = tmp_path / "videogen"
+    shutil.copytree(data["videogen"], broken)
+    (broken / "videos/1_b.mp4").unlink()
+    (broken / "videos/2_a.mp4").write_bytes(b"")
+    args = ["run", "--tasks", "videogen_rewardbench", "--model", "scripted", "--model-args",
+            "reply=Video 1 is better than Video 2.", "--data-dir", str(broken)]
+    assert main([*args, "--output", str(tmp_path / "runs")]) == 0
+    run_dir = only_run_dir(tmp_path / "runs")
+    records = {r["id"]: r for r in read_jsonl(run_dir / "videogen_rewardbench.samples.jsonl")}
+    assert (records["1"]["status"], records["1"]["stage"]) == ("error", "media")
+    assert "videos/1_b.mp4" in records["1"]["reason"] and "not found" in records["1"]["reason"]
+    assert records["2"]["status"] == "error" and "videos/2_a.mp4" in records["2"]["reason"]
+    assert json.loads((run_dir / "results.json").read_text())["tasks"]["videogen_rewardbench"]["counts"] == {
+        "n": 4, "n_invalid": 0, "n_error": 2}
+    capsys.readouterr()
+    assert main([*args, "--output", str(tmp_path / "strict"), "--strict"]) == 1
+    assert "failed at media" in capsys.readouterr().err
