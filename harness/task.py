@@ -59,12 +59,25 @@ class Parsed:
 
 @dataclass(frozen=True)
 class Scoring:
-    """`compute(idx)` returns every metric over the scored rows `idx` (see harness.metrics)."""
+    """`compute(idx)` returns every metric over the scored rows `idx` (see harness.metrics); row i is the
+    sample `ids[i]`, which is how two runs are paired when they are compared.
+
+    For a metric that is the share of rows judged right (an accuracy), `accuracy_rows[metric]` marks
+    the rows it averages and `correct` says which rows were right: enough for an exact McNemar test
+    between two runs. Other metrics (macro averages, tie-calibrated accuracy) are compared by the
+    paired bootstrap only.
+    """
 
     compute: Compute
-    n: int
+    ids: Sequence[str]
     #: Extra facts for results.json (e.g. category sizes), not metrics.
     details: Mapping[str, Any] = field(default_factory=dict)
+    correct: np.ndarray | None = None
+    accuracy_rows: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
 
     def point(self) -> dict[str, float]:
         return dict(self.compute(np.arange(self.n)))

@@ -20,8 +20,11 @@ class ReplayAdapter(Adapter):
     needs_media = False  # recorded text needs no pixels: media are never opened
     cacheable = False  # a dictionary lookup is cheaper than the cache
 
-    def __init__(self, path: str, field: str = "response"):
-        super().__init__(path=path, field=field)
+    def __init__(self, path: str, field: str = "response", name: str = ""):
+        """path: the replies; field: the key holding each reply; name: the judge that wrote them (the
+        model label in results and reports; default: the file's stem)."""
+        super().__init__(path=path, field=field, name=name)
+        self.label = name or Path(path).stem
         self.path = Path(path)
         if not self.path.is_file():
             raise UsageError(f"replay file {self.path} does not exist")
@@ -46,7 +49,7 @@ class ReplayAdapter(Adapter):
             self.replies[key] = text
 
     def identity(self) -> dict[str, Any]:
-        return {"replay_sha256": self.sha256}
+        return {"model": self.label, "replay_sha256": self.sha256}
 
     def generate(self, requests: Iterable[PreparedRequest]) -> Iterator[Reply]:
         for prepared in requests:

@@ -260,8 +260,9 @@ class ScoresAdapter(Adapter):
 
     def identity(self) -> dict[str, Any]:
         if self.table is not None:
-            return {"scores_sha256": self.table.sha256, "name": self.name_arg or None}
-        return {"scorer": self.name_arg, "service_info": self.info}
+            return {"model": self.name_arg or Path(self.args["path"]).stem, "scores_sha256": self.table.sha256,
+                    "name": self.name_arg or None}
+        return {"model": self.name_arg, "scorer": self.name_arg, "service_info": self.info}
 
     def generate(self, requests: Iterable[PreparedRequest]) -> Iterator[Reply]:
         if self.table is not None:

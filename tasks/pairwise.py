@@ -72,12 +72,14 @@ def scorer_requests(sample: Sample, prompt: str, candidates: Sequence[tuple[str,
 
 def score_arena(judgments: Sequence[Judgment]) -> Scoring:
     """GenAI-Bench's accuracy: the share of items whose vote matches the human vote (no vote = wrong)."""
-    correct = np.array([bool(j.outcome.get("correct")) for j in judgments if j.status != "error"], dtype=bool)
+    scored = [j for j in judgments if j.status != "error"]
+    correct = np.array([bool(j.outcome.get("correct")) for j in scored], dtype=bool)
 
     def compute(idx: np.ndarray) -> dict[str, float]:
         return {"accuracy": 100.0 * float(correct[idx].mean()) if idx.size else float("nan")}
 
-    return Scoring(compute, correct.size)
+    return Scoring(compute, [j.sample_id for j in scored], correct=correct,
+                   accuracy_rows={"accuracy": np.ones(correct.size, dtype=bool)})
 
 
 def score_three_way(judgments: Sequence[Judgment]) -> Scoring:
@@ -90,7 +92,8 @@ def score_three_way(judgments: Sequence[Judgment]) -> Scoring:
         tau, diff = three_way(correct[idx], tie[idx])
         return {"tau": tau, "diff": diff}
 
-    return Scoring(compute, correct.size, details={"n_human_ties": int(tie.sum())})
+    return Scoring(compute, [j.sample_id for j in scored], details={"n_human_ties": int(tie.sum())},
+                   correct=correct, accuracy_rows={"tau": np.ones(correct.size, dtype=bool), "diff": ~tie})
 
 
 def score_margins(judgments: Sequence[Judgment]) -> Scoring:
@@ -106,7 +109,7 @@ def score_margins(judgments: Sequence[Judgment]) -> Scoring:
                 "accuracy_with_ties/calibrated": 100.0 * accuracy_with_ties(h[idx], m[idx], "calibrated"),
                 "accuracy_without_ties": 100.0 * accuracy_without_ties(h[idx], m[idx])}
 
-    return Scoring(compute, h.size, details={"n_human_ties": int((h == 0).sum())})
+    return Scoring(compute, [j.sample_id for j in scored], details={"n_human_ties": int((h == 0).sum())})
 
 
 def margin_outcome(exchanges: Sequence[tuple[Request, Any]], h: int) -> tuple[str, Mapping[str, Any], str | None]:

@@ -120,9 +120,11 @@ class ShareGPTVideoPairs(Task):
         return Parsed("ok" if choice is not None else "invalid", outcome, reason)
 
     def score(self, judgments: Sequence[Judgment], cfg: TaskConfig) -> Scoring:
-        correct = np.array([bool(j.outcome.get("correct")) for j in judgments if j.status != "error"], dtype=bool)
+        scored = [j for j in judgments if j.status != "error"]
+        correct = np.array([bool(j.outcome.get("correct")) for j in scored], dtype=bool)
 
         def compute(idx: np.ndarray) -> dict[str, float]:
             return {"accuracy": 100.0 * float(correct[idx].mean()) if idx.size else float("nan")}
 
-        return Scoring(compute, correct.size)
+        return Scoring(compute, [j.sample_id for j in scored], correct=correct,
+                       accuracy_rows={"accuracy": np.ones(correct.size, dtype=bool)})

@@ -198,10 +198,12 @@ class VLRewardBench(Task):
 
         sizes = {name: int(np.sum(groups == i)) for i, name in enumerate(CATEGORIES)}
         counted_sizes = {name: int(np.sum(counted & (groups == i))) for i, name in enumerate(CATEGORIES)}
-        return Scoring(compute, len(scored), details={
+        rows = {"overall_accuracy": counted}
+        rows.update({f"accuracy/{name}": counted & (groups == i) for i, name in enumerate(CATEGORIES)})
+        return Scoring(compute, [j.sample_id for j in scored], details={
             "category_sizes": sizes, "counted_per_category": counted_sizes,
             "swapped": int(sum(bool(j.outcome.get("swapped")) for j in scored)),
-        })
+        }, correct=correct & counted, accuracy_rows=rows)
 
 
 # ---- loading helpers ------------------------------------------------------------------------------

@@ -91,7 +91,8 @@ def test_jsonl_scores_keyed_by_item_and_by_media(tmp_path):
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
     adapter = ScoresAdapter.from_args({"path": str(path), "name": "hpsv2.1"})
     assert adapter.kind == "scorer" and not adapter.needs_media and not adapter.cacheable
-    assert adapter.identity() == {"scores_sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "name": "hpsv2.1"}
+    assert adapter.identity() == {"model": "hpsv2.1", "scores_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                                  "name": "hpsv2.1"}
     check_file_replies(adapter)
 
 
@@ -168,7 +169,8 @@ def test_service_round_trip_images_and_video(tmp_path):
     with ScoringService(dummy_score, name="dummy", info={"checkpoint": "none"}) as service:
         adapter = ScoresAdapter.from_args({"url": service.url, "name": "dummy", "concurrency": "3"})
         assert adapter.needs_media and adapter.cacheable and adapter.kind == "scorer"
-        assert adapter.identity() == {"scorer": "dummy", "service_info": {"name": "dummy", "checkpoint": "none"}}
+        assert adapter.identity() == {"model": "dummy", "scorer": "dummy",
+                                      "service_info": {"name": "dummy", "checkpoint": "none"}}
         got = replies(adapter, requests)
         frames = [noise_image(10 + i) for i in range(3)]
         clip = prepared("v", "a moving cube", video(frames, "videos/v.mp4"))
