@@ -1,4 +1,4 @@
-"""Command line: `python -m harness run|list|convert-llava` (also installed as `harness`).
+"""Command line: `python -m harness run|list|report|compare|convert-llava` (also installed as `harness`).
 
 Exit status: 0 when the run completed (even with counted invalid replies or errors), 2 on a usage
 error (unknown name, bad argument, missing data), 1 when `--strict` stops a run at a failed sample or
@@ -41,6 +41,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="list tasks (with protocols and splits) and models")
 
+    report = sub.add_parser("report", help="render paper tables from finished runs, beside the published numbers")
+    report.add_argument("--runs", nargs="+", type=Path, required=True,
+                        help="run directories, or directories of runs (e.g. runs/)")
+    report.add_argument("--table", default="all", help="3, 4, 5, 6, 7, 8, 9, genai-leaderboard or all (default)")
+    report.add_argument("--format", default="md", choices=["md", "latex", "csv", "html"])
+    report.add_argument("--out", type=Path, default=None,
+                        help="output file (default: stdout); PNG charts are written beside it")
+
+    compare = sub.add_parser("compare", help="compare a candidate run with a baseline run; exit 1 on a "
+                                             "significant drop (a CI gate)")
+    compare.add_argument("baseline", type=Path, help="baseline run directory")
+    compare.add_argument("candidate", type=Path, help="candidate run directory")
+    compare.add_argument("--max-drop", type=float, default=1.0,
+                         help="points a gated metric may drop before the gate can fail (default 1.0)")
+    compare.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    compare.add_argument("--metrics", default=None, help="comma-separated metrics to gate (default: all)")
+    compare.add_argument("--resamples", type=int, default=2000, help="paired bootstrap resamples (default 2000)")
+    compare.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    compare.add_argument("--json", type=Path, default=None, help="also write the comparison as JSON here")
+
     convert = sub.add_parser("convert-llava", help="convert an original LLaVA-NeXT (llava_qwen) checkpoint, e.g. "
                                                    "CodeGoat24/UnifiedReward-7b, to the transformers layout")
     convert.add_argument("src", help="original checkpoint: a directory or a hub id")
@@ -57,6 +77,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "list":
             return _list()
+        if args.command == "report":
+            from reports.report import main as report_main  # matplotlib only for this command
+
+            return report_main(args)
+        if args.command == "compare":
+            from reports.compare import main as compare_main
+
+            return compare_main(args)
         if args.command == "convert-llava":
             from reward.convert_llava import convert  # imports torch: only for this command
 
