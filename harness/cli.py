@@ -1,4 +1,4 @@
-"""Command line: `python -m harness run|list|report|compare|convert-llava` (also installed as `harness`).
+"""Command line: `python -m harness run|list|report|compare|train-reward|convert-llava` (also `harness`).
 
 Exit status: 0 when the run completed (even with counted invalid replies or errors), 2 on a usage
 error (unknown name, bad argument, missing data), 1 when `--strict` stops a run at a failed sample or
@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     compare.add_argument("--json", type=Path, default=None, help="also write the comparison as JSON here")
 
+    train = sub.add_parser("train-reward", help="fine-tune a VLM judge on a unified preference dataset (extra train)")
+    train.add_argument("--config", type=Path, required=True, help="train config YAML (configs/train_reward/)")
+    train.add_argument("--max-steps", type=int, default=None, help="override max_steps (smoke runs)")
+
     convert = sub.add_parser("convert-llava", help="convert an original LLaVA-NeXT (llava_qwen) checkpoint, e.g. "
                                                    "CodeGoat24/UnifiedReward-7b, to the transformers layout")
     convert.add_argument("src", help="original checkpoint: a directory or a hub id")
@@ -85,6 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from reports.compare import main as compare_main
 
             return compare_main(args)
+        if args.command == "train-reward":
+            from reward.train import main as train_main  # imports torch and TRL: only for this command
+
+            return train_main(args.config, {"max_steps": args.max_steps} if args.max_steps is not None else None)
         if args.command == "convert-llava":
             from reward.convert_llava import convert  # imports torch: only for this command
 

@@ -1,0 +1,235 @@
+"""Reward-model fine-tuning (paper Sec. 3.2.2): `python -m harness train-reward --config CONFIG.yaml`.
+
+A pre-trained VLM (LLaVA-OneVision or Qwen-VL, transformers format) learns to produce the judge's answer
+for every record of a unified preference dataset (`reward/dataset`, `harness build-reward-data`), with
+cross-entropy on the answer only: TRL's `SFTTrainer` with `completion_only_loss` and prompt/completion
+rows, so the prompt, the image tokens and the chat markup carry no loss. Images, multi-image pairs and
+video frames all reach the model as images (a video record contributes `frames_per_video` evenly spaced
+frames), in the record's order, before the text.
+
+The shipped default config (`configs/train_reward/unifiedreward_ov7b.yaml`) is the paper's and the
+authors' `train.sh`: lr 2.5e-6, batch 2 x accumulation 16, 3 epochs, cosine schedule, warm-up ratio
+0.03 (the authors' script; the paper's text says 0.3), weight decay 0, bf16, gradient checkpointing,
+every part trainable. Several GPUs or nodes: `accelerate launch --config_file configs/accelerate/zero3.yaml
+-m harness train-reward --config ...` (or `fsdp.yaml`); there is no launcher of our own.
+
+Resuming: with `resume: auto` (default) a run restarts from the newest `checkpoint-*` in `output_dir`,
+with the optimizer, scheduler, RNG and data position that checkpoint saved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from harness.errors import UsageError
+
+DTYPES = ("bfloat16", "float16", "float32")
+
+
+@dataclass
+class TrainConfig:
+    """Every key of a train-reward YAML file; any other key is refused."""
+
+    model: str = "llava-hf/llava-onevision-qwen2-7b-ov-hf"  # base VLM in transformers format (dir or hub id)
+    data: list[str] = field(default_factory=list)  # directories written by `harness build-reward-data`
+    output_dir: str = "checkpoints/unifiedreward"
+    learning_rate: float = 2.5e-6
+    per_device_train_batch_size: int = 2
+    gradient_accumulation_steps: int = 16
+    num_train_epochs: float = 3.0
+    max_steps: int = -1  # > 0 overrides the epochs (smoke runs)
+    warmup_ratio: float = 0.03  # a share of the steps (transformers 5 takes it as warmup_steps < 1)
+    lr_scheduler_type: str = "cosine"
+    weight_decay: float = 0.0
+    dtype: str = "bfloat16"
+    gradient_checkpointing: bool = True
+    max_length: int | None = None  # None: never truncate (a truncated answer would train on half a verdict)
+    frames_per_video: int = 8
+    save_steps: int = 500
+    save_total_limit: int = 8
+    logging_steps: int = 1
+    report_to: list[str] = field(default_factory=lambda: ["none"])  # "tensorboard", "wandb"
+    resume: str = "auto"  # "auto" (newest checkpoint in output_dir), "never", or a checkpoint path
+    seed: int = 42
+    use_cpu: bool = False
+    trust_remote_code: bool = False
+    dataloader_num_workers: int = 0
+    revision: str | None = None
+
+
+def load_config(path: Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"train config {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise UsageError(f"{path}: expected a mapping of keys to values")
+    raw.update(overrides or {})
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise UsageError(f"{path}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(fields)}")
+    hints = typing.get_type_hints(TrainConfig)
+    values = {}
+    for key, value in raw.items():
+        values[key] = _check_type(path, key, value, hints[key])
+    config = TrainConfig(**values)
+    if not config.data:
+        raise UsageError(f"{path}: `data` lists no dataset directory")
+    if config.dtype not in DTYPES:
+        raise UsageError(f"{path}: dtype {config.dtype!r}; valid: {', '.join(DTYPES)}")
+    if config.frames_per_video < 1:
+        raise UsageError(f"{path}: frames_per_video must be >= 1")
+    return config
+
+
+def _check_type(path: Path, key: str, value: Any, hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    options = typing.get_args(hint) if origin in (typing.Union, types.UnionType) else (hint,)
+    if value is None and type(None) in options:
+        return None
+    for option in options:
+        base = typing.get_origin(option) or option
+        if base is list and isinstance(value, list):
+            return [str(v) for v in value] if typing.get_args(option) == (str,) else value
+        if base is list and isinstance(value, str):
+            return [value]
+        if base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if base is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if base is bool and isinstance(value, bool):
+            return value
+        if base is str and isinstance(value, str):
+            return value
+    raise UsageError(f"{path}: key {key!r} must be {hint}, got {value!r}")
+
+
+# ---- data --------------------------------------------------------------------------------------------
+
+def read_records(directory: Path) -> Iterator[dict[str, Any]]:
+    path = Path(directory) / "records.jsonl"
+    if not path.is_file():
+        raise UsageError(f"{directory}: no records.jsonl (build it with `harness build-reward-data`)")
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except ValueError as exc:
+                    raise UsageError(f"{path} line {lineno}: malformed JSON ({exc})") from None
+
+
+def training_rows(config: TrainConfig) -> Iterator[dict[str, Any]]:
+    """Records as SFT rows: `images` (file paths or frame bytes), a user turn of image slots then the
+    prompt text, and the assistant's answer as the completion."""
+    from harness.media import load_media
+    from harness.records import MediaRef
+
+    for directory in map(Path, config.data):
+        for record in read_records(directory):
+            where = f"{directory}/records.jsonl record {record.get('id')!r}"
+            images: list[dict[str, Any]] = []
+            for rel in list(record.get("images") or []) + list(record.get("frames") or []):
+                if not (directory / rel).is_file():
+                    raise UsageError(f"{where}: image {rel} not found")
+                images.append({"path": str(directory / rel), "bytes": None})
+            if record.get("video"):
+                ref = MediaRef("video", str(record["video"]), path=directory / record["video"],
+                               frames=config.frames_per_video, sampling="linspace")
+                images.extend({"path": None, "bytes": frame.data} for frame in load_media(ref).frames)
+            if not isinstance(record.get("prompt"), str) or not isinstance(record.get("answer"), str):
+                raise UsageError(f"{where}: needs a string prompt and answer")
+            content = [{"type": "image"} for _ in images] + [{"type": "text", "text": record["prompt"]}]
+            yield {"images": images,
+                   "prompt": [{"role": "user", "content": content}],
+                   "completion": [{"role": "assistant", "content": [{"type": "text", "text": record["answer"]}]}]}
+
+
+def build_dataset(config: TrainConfig):
+    from datasets import Dataset, Features, Image, List, Value
+
+    message = List({"role": Value("string"), "content": List({"type": Value("string"), "text": Value("string")})})
+    features = Features({"images": List(Image()), "prompt": message, "completion": message})
+    rows = list(training_rows(config))
+    if not rows:
+        raise UsageError(f"the datasets {config.data} hold no records")
+    return Dataset.from_list(rows, features=features)
+
+
+# ---- training ----------------------------------------------------------------------------------------
+
+def train(config: TrainConfig) -> Path:
+    import torch
+    from transformers.trainer_utils import get_last_checkpoint
+    from trl import SFTConfig
+
+    from .hf_loading import load_vlm
+
+    dataset = build_dataset(config)
+    dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[config.dtype]
+    loaded = load_vlm(config.model, revision=config.revision, dtype=config.dtype,
+                      device="cpu" if config.use_cpu else None, trust_remote_code=config.trust_remote_code)
+    model, processor = loaded.model.train(), loaded.processor
+    processor.tokenizer.padding_side = "right"  # training pads after the answer
+    output = Path(config.output_dir)
+    args = SFTConfig(
+        output_dir=str(output), learning_rate=config.learning_rate,
+        per_device_train_batch_size=config.per_device_train_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps, num_train_epochs=config.num_train_epochs,
+        max_steps=config.max_steps, warmup_steps=config.warmup_ratio, lr_scheduler_type=config.lr_scheduler_type,
+        weight_decay=config.weight_decay, bf16=dtype == torch.bfloat16 and not config.use_cpu,
+        fp16=dtype == torch.float16 and not config.use_cpu, activation_checkpointing=config.gradient_checkpointing,
+        max_length=config.max_length, completion_only_loss=True, save_strategy="steps", save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit, logging_steps=config.logging_steps, report_to=config.report_to,
+        seed=config.seed, use_cpu=config.use_cpu, dataloader_num_workers=config.dataloader_num_workers,
+        remove_unused_columns=False)
+    trainer = _trainer_class()(model=model, args=args, train_dataset=dataset, processing_class=processor)
+    resume: str | bool | None = None
+    if config.resume == "auto":
+        resume = get_last_checkpoint(str(output)) if output.is_dir() else None
+    elif config.resume != "never":
+        resume = config.resume
+    trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model(str(output))
+    processor.tokenizer.padding_side = "left"  # the judge generates after the prompt
+    processor.save_pretrained(str(output))
+    return output
+
+
+def _trainer_class():
+    from trl import SFTTrainer
+
+    class ResumableSFTTrainer(SFTTrainer):
+        """transformers 5 saves LLaVA-OneVision checkpoints under its legacy parameter names and converts
+        them back in `from_pretrained`, but `Trainer._load_from_checkpoint` loads the file as is, with
+        `strict=False`: on resume every weight is silently skipped and training restarts from the base
+        model (seen with transformers 5.24). Restore the weights through `from_pretrained` instead, which
+        applies the conversion, and insist that every key matches. DeepSpeed and FSDP keep their own
+        checkpoint formats and are left to the Trainer."""
+
+        def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+            if self.is_deepspeed_enabled or self.is_fsdp_enabled:
+                return super()._load_from_checkpoint(resume_from_checkpoint, model)
+            target = model if model is not None else self.model
+            restored = type(target).from_pretrained(resume_from_checkpoint, dtype=target.dtype)
+            target.load_state_dict(restored.state_dict(), strict=True)
+
+    return ResumableSFTTrainer
+
+
+def main(config_path: Path, overrides: dict[str, Any] | None = None) -> int:
+    config = load_config(config_path, overrides)
+    print(train(config))
+    return 0
