@@ -61,6 +61,25 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     compare.add_argument("--json", type=Path, default=None, help="also write the comparison as JSON here")
 
+    construct = sub.add_parser("construct", help="build preference pairs: N candidates -> pair ranking -> point "
+                                                 "sifting (paper Sec. 3.3)")
+    construct.add_argument("--policy", required=True, help="policy name (hf, openai, diffusers-image, ...)")
+    construct.add_argument("--policy-args", default="", help="policy arguments as k=v,k=v")
+    construct.add_argument("--reward", required=True, help="reward adapter name (hf, openai, pickscore, ...)")
+    construct.add_argument("--reward-args", default="", help="reward adapter arguments as k=v,k=v")
+    construct.add_argument("--inputs", type=Path, required=True, help="JSONL of {id, prompt, images|video}")
+    construct.add_argument("--n", type=int, default=10, help="candidates per input (even; default 10)")
+    construct.add_argument("--out", type=Path, required=True, help="output directory (resumable)")
+    construct.add_argument("--seed", type=int, default=0)
+    construct.add_argument("--on-unranked", default="reask", choices=["reask", "drop", "first"],
+                           help="a pair whose ranking cannot be read: ask again with the order exchanged then "
+                                "drop (default), drop, or let the first win (the released code)")
+    construct.add_argument("--require-margin", action="store_true",
+                           help="drop inputs where score(chosen) <= score(rejected) (the released code)")
+    construct.add_argument("--limit", type=int, default=None, help="only the first N inputs")
+    construct.add_argument("--chunk", type=int, default=16, help="inputs processed together (resume granularity)")
+    construct.add_argument("--no-cache", action="store_true", help="do not use the judgment cache")
+
     train = sub.add_parser("train-reward", help="fine-tune a VLM judge on a unified preference dataset (extra train)")
     train.add_argument("--config", type=Path, required=True, help="train config YAML (configs/train_reward/)")
     train.add_argument("--max-steps", type=int, default=None, help="override max_steps (smoke runs)")
@@ -89,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from reports.compare import main as compare_main
 
             return compare_main(args)
+        if args.command == "construct":
+            return _construct(args)
         if args.command == "train-reward":
             from reward.train import main as train_main  # imports torch and TRL: only for this command
 
@@ -136,6 +157,32 @@ def _run(args: argparse.Namespace) -> int:
     print(f"judged by the model: {outcome.adapter_calls}, from cache: {outcome.cache_hits}, "
           f"already done (resume): {outcome.resumed_samples}")
     print(outcome.dir)
+    return 0
+
+
+def _construct(args: argparse.Namespace) -> int:
+    from alignment.construct import ConstructOptions, construct
+    from alignment.policies import POLICIES
+
+    from .cache import JudgmentCache
+    from .registry import MODELS
+
+    policy = POLICIES.get(args.policy).from_args(parse_model_args(args.policy_args))
+    reward = MODELS.get(args.reward).from_args(parse_model_args(args.reward_args))
+    cache = None if args.no_cache else JudgmentCache()
+    try:
+        report = construct(policy, reward, args.inputs, args.out,
+                           ConstructOptions(n=args.n, seed=args.seed, on_unranked=args.on_unranked,
+                                            require_margin=args.require_margin, chunk=args.chunk, limit=args.limit),
+                           cache)
+    finally:
+        policy.close()
+        reward.close()
+        if cache is not None:
+            cache.close()
+    print(f"kept {report.kept}, dropped {report.dropped} {dict(report.reasons) or ''}, "
+          f"already done (resume): {report.resumed}")
+    print(report.out)
     return 0
 
 
