@@ -19,16 +19,12 @@ with the optimizer, scheduler, RNG and data position that checkpoint saved.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-import yaml
-
+from harness.config import load_yaml_config
 from harness.errors import UsageError
 
 DTYPES = ("bfloat16", "float16", "float32")
@@ -66,25 +62,7 @@ class TrainConfig:
 
 
 def load_config(path: Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"train config {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(raw, dict):
-        raise UsageError(f"{path}: expected a mapping of keys to values")
-    raw.update(overrides or {})
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        raise UsageError(f"{path}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(fields)}")
-    hints = typing.get_type_hints(TrainConfig)
-    values = {}
-    for key, value in raw.items():
-        values[key] = _check_type(path, key, value, hints[key])
-    config = TrainConfig(**values)
+    config = load_yaml_config(path, TrainConfig, overrides)
     if not config.data:
         raise UsageError(f"{path}: `data` lists no dataset directory")
     if config.dtype not in DTYPES:
@@ -92,28 +70,6 @@ def load_config(path: Path, overrides: dict[str, Any] | None = None) -> TrainCon
     if config.frames_per_video < 1:
         raise UsageError(f"{path}: frames_per_video must be >= 1")
     return config
-
-
-def _check_type(path: Path, key: str, value: Any, hint: Any) -> Any:
-    origin = typing.get_origin(hint)
-    options = typing.get_args(hint) if origin in (typing.Union, types.UnionType) else (hint,)
-    if value is None and type(None) in options:
-        return None
-    for option in options:
-        base = typing.get_origin(option) or option
-        if base is list and isinstance(value, list):
-            return [str(v) for v in value] if typing.get_args(option) == (str,) else value
-        if base is list and isinstance(value, str):
-            return [value]
-        if base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if base is int and isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if base is bool and isinstance(value, bool):
-            return value
-        if base is str and isinstance(value, str):
-            return value
-    raise UsageError(f"{path}: key {key!r} must be {hint}, got {value!r}")
 
 
 # ---- data --------------------------------------------------------------------------------------------
@@ -208,17 +164,17 @@ def train(config: TrainConfig) -> Path:
     return output
 
 
-def _trainer_class():
-    from trl import SFTTrainer
+def resumable(base: type) -> type:
+    """`base` (a transformers Trainer subclass) with resume fixed for LLaVA-OneVision-style models.
 
-    class ResumableSFTTrainer(SFTTrainer):
-        """transformers 5 saves LLaVA-OneVision checkpoints under its legacy parameter names and converts
-        them back in `from_pretrained`, but `Trainer._load_from_checkpoint` loads the file as is, with
-        `strict=False`: on resume every weight is silently skipped and training restarts from the base
-        model (seen with transformers 5.24). Restore the weights through `from_pretrained` instead, which
-        applies the conversion, and insist that every key matches. DeepSpeed and FSDP keep their own
-        checkpoint formats and are left to the Trainer."""
+    transformers 5 saves these checkpoints under their legacy parameter names and converts them back in
+    `from_pretrained`, but `Trainer._load_from_checkpoint` loads the file as is, with `strict=False`: on
+    resume every weight is silently skipped and training restarts from the base model (seen with
+    transformers 5.24). Restore the weights through `from_pretrained`, which applies the conversion, and
+    insist that every key matches. DeepSpeed and FSDP keep their own checkpoint formats and are left to
+    the Trainer."""
 
+    class Resumable(base):  # type: ignore[misc, valid-type]
         def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
             if self.is_deepspeed_enabled or self.is_fsdp_enabled:
                 return super()._load_from_checkpoint(resume_from_checkpoint, model)
@@ -226,7 +182,14 @@ def _trainer_class():
             restored = type(target).from_pretrained(resume_from_checkpoint, dtype=target.dtype)
             target.load_state_dict(restored.state_dict(), strict=True)
 
-    return ResumableSFTTrainer
+    Resumable.__name__ = Resumable.__qualname__ = f"Resumable{base.__name__}"
+    return Resumable
+
+
+def _trainer_class():
+    from trl import SFTTrainer
+
+    return resumable(SFTTrainer)
 
 
 def main(config_path: Path, overrides: dict[str, Any] | None = None) -> int:

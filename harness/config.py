@@ -1,0 +1,55 @@
+"""YAML configs of the training recipes, read into dataclasses: every key checked, unknown keys refused.
+
+Anchored on torchtune's lesson: a top-level key read with `cfg.get(key, default)` silently ignores a
+typo; here a misspelt key is an error naming it and listing the valid ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from .errors import UsageError
+
+C = TypeVar("C")
+
+
+def load_yaml_config(path: Path, cls: type[C], overrides: dict[str, Any] | None = None) -> C:
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"config {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise UsageError(f"{path}: expected a mapping of keys to values")
+    raw.update(overrides or {})
+    fields = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]  (declaration order)
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise UsageError(f"{path}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(fields)}")
+    hints = typing.get_type_hints(cls)
+    return cls(**{key: _typed(path, key, value, hints[key]) for key, value in raw.items()})
+
+
+def _typed(path: Path, key: str, value: Any, hint: Any) -> Any:
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    if value is None and type(None) in options:
+        return None
+    for option in options:
+        base = typing.get_origin(option) or option
+        if base is list and isinstance(value, (list, str)):
+            return [str(v) for v in (value if isinstance(value, list) else [value])]
+        if base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if base is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if base in (bool, str) and isinstance(value, base):
+            return value
+    raise UsageError(f"{path}: key {key!r} must be {hint}, got {value!r}")
