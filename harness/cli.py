@@ -1,4 +1,5 @@
-"""Command line: `python -m harness run|list|report|compare|train-reward|convert-llava` (also `harness`).
+"""Command line: `python -m harness run|list|report|compare|construct|train-reward|dpo-vlm|convert-llava`
+(also installed as `harness`).
 
 Exit status: 0 when the run completed (even with counted invalid replies or errors), 2 on a usage
 error (unknown name, bad argument, missing data), 1 when `--strict` stops a run at a failed sample or
@@ -84,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", type=Path, required=True, help="train config YAML (configs/train_reward/)")
     train.add_argument("--max-steps", type=int, default=None, help="override max_steps (smoke runs)")
 
+    dpo = sub.add_parser("dpo-vlm", help="DPO on a VLM from `construct` output (extra train)")
+    dpo.add_argument("--config", type=Path, required=True, help="config YAML (configs/dpo_vlm/)")
+    dpo.add_argument("--max-steps", type=int, default=None, help="override max_steps (smoke runs)")
+
     convert = sub.add_parser("convert-llava", help="convert an original LLaVA-NeXT (llava_qwen) checkpoint, e.g. "
                                                    "CodeGoat24/UnifiedReward-7b, to the transformers layout")
     convert.add_argument("src", help="original checkpoint: a directory or a hub id")
@@ -114,6 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from reward.train import main as train_main  # imports torch and TRL: only for this command
 
             return train_main(args.config, {"max_steps": args.max_steps} if args.max_steps is not None else None)
+        if args.command == "dpo-vlm":
+            from alignment.dpo_vlm import main as dpo_main  # imports torch and TRL: only for this command
+
+            return dpo_main(args.config, {"max_steps": args.max_steps} if args.max_steps is not None else None)
         if args.command == "convert-llava":
             from reward.convert_llava import convert  # imports torch: only for this command
 
