@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="continue the newest run in --output with the same configuration")
     run.add_argument("--no-cache", action="store_true", help="neither read nor write the judgment cache")
     run.add_argument("--strict", action="store_true", help="stop at the first sample that fails or is invalid")
+    run.add_argument("--judge", default=None,
+                     help="second-stage judge of two-stage tasks such as msvd_qa (default: the task's pinned judge)")
+    run.add_argument("--judge-args", default="", help="judge adapter arguments as k=v,k=v")
     run.add_argument("--cache-path", type=Path, default=None,
                      help="SQLite cache file (default $HARNESS_CACHE_DIR or ~/.cache/unified-reward-harness)")
 
@@ -158,6 +161,8 @@ def _run(args: argparse.Namespace) -> int:
         use_cache=not args.no_cache,
         strict=args.strict,
         cache_path=args.cache_path,
+        judge=args.judge,
+        judge_args=parse_model_args(args.judge_args),
     )
     outcome = run(opts)
     if not outcome.results:  # a data-parallel process other than rank 0: rank 0 reports the run

@@ -51,6 +51,10 @@ class RunOptions:
     cache_path: Path | None = None
     bootstrap_resamples: int = 1000
     progress: bool | None = None  # None: a bar only when stderr is a terminal
+    #: The second model of two-stage tasks (e.g. a GPT judge grading a policy's video-QA answers);
+    #: None: the task's own default judge.
+    judge: str | None = None
+    judge_args: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -98,6 +102,9 @@ def run(opts: RunOptions, adapter: Adapter | None = None) -> RunOutcome:
         "limit": opts.limit,
         "seed": opts.seed,
     }
+    judge = _build_judge(opts, resolved)
+    if judge is not None:
+        config["judge"] = {"name": judge.name, "args": judge.describe()["args"]}
     config_hash = sha256_text(canonical_json(config))
     shard = current_shard()
     group = Group(shard)
@@ -107,6 +114,7 @@ def run(opts: RunOptions, adapter: Adapter | None = None) -> RunOutcome:
         header = store.header()
         cache = JudgmentCache(opts.cache_path) if opts.use_cache else None
         client = JudgeClient(adapter, cache)
+        judge_client = JudgeClient(judge, cache) if judge is not None else None
         task_results: dict[str, Any] = {}
         resumed = 0
         for task, cfg in resolved:
@@ -121,13 +129,16 @@ def run(opts: RunOptions, adapter: Adapter | None = None) -> RunOutcome:
                         done.update(other.load(repair=False))
                 resumed += len(done)
                 mine = [s for pos, s in enumerate(dataset.samples) if shard.owns(pos)]
-                _judge_task(task, cfg, Dataset(mine, dataset.info), done, log, client, opts, shard)
+                _judge_task(task, cfg, Dataset(mine, dataset.info), done, log, client, opts, shard,
+                            judge_client if getattr(task, "needs_judge", False) else None)
             finally:
                 log.close()
             group.barrier()
             if shard.is_main:
                 store.merge_shards(task.name)
                 task_results[task.name] = _score_task(task, cfg, dataset, store, opts)
+                if judge is not None and getattr(task, "needs_judge", False):
+                    task_results[task.name]["judge"] = judge.describe()
         if not shard.is_main:  # rank 0 scores and writes results.json for the whole run
             return RunOutcome(store.dir, {}, client.stats.sent, client.stats.cache_hits, resumed)
 
@@ -148,11 +159,27 @@ def run(opts: RunOptions, adapter: Adapter | None = None) -> RunOutcome:
         store.write_results(results)
     finally:
         adapter.close()
+        if judge is not None:
+            judge.close()
         if cache is not None:
             cache.close()
         if shard.is_main:
             store.unlock()
     return RunOutcome(store.dir, results, client.stats.sent, client.stats.cache_hits, resumed)
+
+
+def _build_judge(opts: RunOptions, resolved: Sequence[tuple[Task, TaskConfig]]) -> Adapter | None:
+    """The second-stage judge of two-stage tasks: --judge/--judge-args, else the task's pinned default."""
+    needing = [t for t, _ in resolved if getattr(t, "needs_judge", False)]
+    if not needing:
+        if opts.judge:
+            raise UsageError(f"--judge is only for two-stage tasks; {', '.join(t.name for t, _ in resolved)} "
+                             f"take none")
+        return None
+    if opts.judge:
+        return MODELS.get(opts.judge).from_args(dict(opts.judge_args))
+    name, args = needing[0].default_judge
+    return MODELS.get(name).from_args({**args, **dict(opts.judge_args)})
 
 
 def _open_store(opts: RunOptions, config: Mapping[str, Any], config_hash: str, model_name: str, shard: Shard,
@@ -181,7 +208,9 @@ def _open_store(opts: RunOptions, config: Mapping[str, Any], config_hash: str, m
 
 
 def _judge_task(task: Task, cfg: TaskConfig, dataset: Dataset, done: Mapping[str, Judgment], log: SampleLog,
-                client: JudgeClient, opts: RunOptions, shard: Shard) -> None:
+                client: JudgeClient, opts: RunOptions, shard: Shard, judge: JudgeClient | None = None) -> None:
+    """Judge every unfinished sample. Two-stage tasks (`task.needs_judge`) then send the model's replies to
+    `judge` through `task.judge_requests`, and a sample is finished when its judge replies are in."""
     todo = [s for s in dataset.samples if s.id not in done]
     if not todo:
         return
@@ -192,30 +221,47 @@ def _judge_task(task: Task, cfg: TaskConfig, dataset: Dataset, done: Mapping[str
     show = (None if opts.progress is None else opts.progress) if shard.is_main else False
     bar = tqdm(total=len(todo), desc=f"{task.name} [{cfg.protocol}]", unit="sample",
                disable=(None if show is None else not show), dynamic_ncols=True)
+
+    def add(sample_id: str, reqs: Sequence[Request], out: list[Request]) -> None:
+        expected[sample_id] = expected.get(sample_id, 0) + len(reqs)
+        for r in reqs:
+            position[r.key] = len(position)
+        out.extend(reqs)
+
     try:
         for sample in todo:
             try:
                 if sample.problem is not None:
                     raise SampleError(sample.problem, stage="load")
-                reqs = task.requests(sample, cfg)
+                add(sample.id, task.requests(sample, cfg), requests)
             except SampleError as exc:
                 _record(log, Judgment(sample.id, "error", reason=exc.reason, stage=exc.stage), opts)
                 bar.update(1)
-                continue
-            expected[sample.id] = len(reqs)
-            for r in reqs:
-                position[r.key] = len(position)
-            requests.extend(reqs)
 
         collected: dict[str, list[Exchange]] = {}
+        judge_requests: list[Request] = []
         for exchange in client.judge(requests):
             sid = exchange.request.sample_id
             collected.setdefault(sid, []).append(exchange)
             if len(collected[sid]) < expected[sid]:
                 continue
-            exchanges = collected.pop(sid)
-            _record(log, _finish(task, cfg, by_id[sid], exchanges, position), opts)
-            bar.update(1)
+            if judge is None or any(not e.reply.ok for e in collected[sid]):
+                _record(log, _finish(task, cfg, by_id[sid], collected.pop(sid), position), opts)
+                bar.update(1)
+                continue
+            try:
+                add(sid, task.judge_requests(by_id[sid], [(e.request, e.reply) for e in collected[sid]], cfg),
+                    judge_requests)
+            except SampleError as exc:
+                _record(log, Judgment(sid, "error", reason=exc.reason, stage="judge"), opts)
+                collected.pop(sid)
+                bar.update(1)
+        for exchange in judge.judge(judge_requests) if judge is not None and judge_requests else ():
+            sid = exchange.request.sample_id
+            collected[sid].append(exchange)
+            if len(collected[sid]) == expected[sid]:
+                _record(log, _finish(task, cfg, by_id[sid], collected.pop(sid), position), opts)
+                bar.update(1)
     finally:
         bar.close()
 
@@ -228,7 +274,7 @@ def _finish(task: Task, cfg: TaskConfig, sample: Sample, exchanges: list[Exchang
         sha256_text("".join(e.prompt_hash or "" for e in exchanges)))
     failed = next((e for e in exchanges if not e.reply.ok), None)
     if failed is not None:
-        stage = "media" if failed.prompt_hash is None else "adapter"
+        stage = "media" if failed.prompt_hash is None else failed.request.meta.get("stage", "adapter")
         return Judgment(sample.id, "error", reason=failed.reply.error, stage=stage, prompt_hash=prompt_hash,
                         replies=replies)
     try:

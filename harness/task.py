@@ -123,3 +123,14 @@ class Task(ABC):
 
     @abstractmethod
     def score(self, judgments: Sequence[Judgment], cfg: TaskConfig) -> Scoring: ...
+
+    #: Two-stage tasks (a policy answers, a judge grades the answer) set this and implement
+    #: `judge_requests`; their `parse` then receives the model's exchanges followed by the judge's
+    #: (judge requests carry meta["stage"] = "judge").
+    needs_judge: ClassVar[bool] = False
+    #: The judge a two-stage task uses unless --judge names another: (adapter name, adapter args).
+    default_judge: ClassVar[tuple[str, Mapping[str, str]]] = ("openai", {})
+
+    def judge_requests(self, sample: Sample, exchanges: Sequence[tuple[Request, Reply]],
+                       cfg: TaskConfig) -> list[Request]:
+        raise NotImplementedError(f"task {self.name!r} is not a two-stage task")
