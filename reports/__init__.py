@@ -1,2 +1,2 @@
-"""Rendering of run results: paper tables, plots, and the two-run comparison used as a CI gate.
-Empty until the reports issue lands; results.json (see README) is the contract it will read."""
+"""Rendering of run results: paper tables with charts (`harness report`, docs/reports.md) and the two-run
+comparison used as a CI gate (`harness compare`). results.json (see README) is the contract both read."""
