@@ -84,6 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
     construct.add_argument("--chunk", type=int, default=16, help="inputs processed together (resume granularity)")
     construct.add_argument("--no-cache", action="store_true", help="do not use the judgment cache")
 
+    build = sub.add_parser("build-reward-data", help="build the unified preference dataset from a manifest "
+                                                     "(paper Sec. 3.2.1)")
+    build.add_argument("--manifest", type=Path, required=True, help="manifest YAML (reward/dataset/manifests/)")
+    build.add_argument("--out", type=Path, required=True, help="output directory (records.jsonl + media/)")
+    build.add_argument("--overwrite", action="store_true", help="replace an already built directory")
+
+    stats = sub.add_parser("reward-data-stats", help="the dataset statistics table (paper Table 2 / Fig. 3)")
+    stats.add_argument("dataset", type=Path, help="a directory written by build-reward-data")
+
     train = sub.add_parser("train-reward", help="fine-tune a VLM judge on a unified preference dataset (extra train)")
     train.add_argument("--config", type=Path, required=True, help="train config YAML (configs/train_reward/)")
     train.add_argument("--max-steps", type=int, default=None, help="override max_steps (smoke runs)")
@@ -116,6 +125,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             from reports.compare import main as compare_main
 
             return compare_main(args)
+        if args.command == "build-reward-data":
+            from reward.dataset import build
+
+            report = build(args.manifest, args.out, overwrite=args.overwrite)
+            print(report.summary())
+            print(args.out)
+            return 0
+        if args.command == "reward-data-stats":
+            from reward.dataset import stats
+
+            print(stats(args.dataset))
+            return 0
         if args.command == "construct":
             return _construct(args)
         if args.command == "train-reward":
