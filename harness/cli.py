@@ -101,6 +101,20 @@ def build_parser() -> argparse.ArgumentParser:
     dpo.add_argument("--config", type=Path, required=True, help="config YAML (configs/dpo_vlm/)")
     dpo.add_argument("--max-steps", type=int, default=None, help="override max_steps (smoke runs)")
 
+    dpo_diffusion = sub.add_parser("dpo-diffusion", help="Diffusion-DPO on image or video UNets (extra gen)")
+    dpo_diffusion.add_argument("--config", type=Path, required=True, help="config YAML (configs/dpo_diffusion/)")
+    dpo_diffusion.add_argument("--max-steps", type=int, default=None, help="override max_steps (smoke runs)")
+
+    from alignment.generate import add_arguments as generate_arguments  # argparse only
+
+    generate_arguments(sub.add_parser("generate", help="generate images or videos for a prompt set with a "
+                                                       "policy (for VBench, PartiPrompts, HPSv2 scoring)"))
+
+    from .lmms.run import add_arguments as lmms_arguments  # argparse only; lmms-eval runs in its own venv
+
+    lmms_arguments(sub.add_parser("lmms-eval", help="run lmms-eval's downstream tasks in its own environment "
+                                                    "and collect the results as a harness run"))
+
     convert = sub.add_parser("convert-llava", help="convert an original LLaVA-NeXT (llava_qwen) checkpoint, e.g. "
                                                    "CodeGoat24/UnifiedReward-7b, to the transformers layout")
     convert.add_argument("src", help="original checkpoint: a directory or a hub id")
@@ -147,6 +161,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             from alignment.dpo_vlm import main as dpo_main  # imports torch and TRL: only for this command
 
             return dpo_main(args.config, {"max_steps": args.max_steps} if args.max_steps is not None else None)
+        if args.command == "dpo-diffusion":
+            from alignment.diffusion_dpo import main as diffusion_main  # torch, diffusers: only for this command
+
+            return diffusion_main(args.config, {"max_steps": args.max_steps} if args.max_steps is not None else None)
+        if args.command == "generate":
+            from alignment.generate import main as generate_main
+
+            return generate_main(args)
+        if args.command == "lmms-eval":
+            from .lmms.run import main as lmms_main
+
+            return lmms_main(args)
         if args.command == "convert-llava":
             from reward.convert_llava import convert  # imports torch: only for this command
 

@@ -1,0 +1,158 @@
+"""Generated images scored by a scalar scorer (paper Table 9): `partiprompts_gen`, `hpsv2_prompts_gen`.
+
+The images come from `harness generate` (alignment/generate.py) run on the prompt set: PartiPrompts
+(1,632 prompts, `PartiPrompts.tsv`) or the HPSv2 benchmark prompts (3,200: HF `zhwang/HPDv2`
+`benchmark/{anime,concept-art,paintings,photo}.json`), e.g. SDXL-Turbo at 4 steps, guidance 0. `--data-dir`
+is that output directory: `manifest.jsonl` (one row per image: `{id, prompt, path, seed, index}`, `path`
+relative to the directory) and the images; `generation.json` beside it (the policy and its settings) is
+copied into results.json (`dataset.generation`) so a run says which generator it scored.
+
+The run's `--model` is a scalar scorer: `pickscore` here, or `scores` for HPSv2 / ImageReward computed in
+their own environments (a score file keyed by image path, `{"media": "<path>", "score": s}`, see
+docs/scorers.md). Each image is one sample, scored with its own prompt; the metric is the plain mean.
+
+The task cannot see which scorer runs, so `--protocol` names the scale and thereby the metric:
+- `pickscore`: raw PickScore, logit_scale * cos (about 20-23 for SDXL-class models);
+- `hpsv2`: HPSv2 x 100 (HPSv2's scorer returns a cosine, about 0.27-0.33; the benchmark prints x100). A raw
+  value above 1 cannot be an HPSv2 cosine (most likely a file already x100) and is `invalid`, not rescaled;
+- `imagereward`: ImageReward's raw reward (a z-scored scale, about -2 to 2);
+- `score` (the default): any other scorer, raw mean.
+results.json states the scale (`details.scale`). Table 9's PickScore column (43-63) is not a raw PickScore
+mean (docs/downstream.md), so `pickscore` will not match it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from harness.errors import UsageError
+from harness.records import Generation, Judgment, MediaRef, Reply, Request, Sample
+from harness.registry import task
+from harness.task import Dataset, Parsed, ProtocolSpec, Scoring, Task, TaskConfig
+
+MANIFEST = "manifest.jsonl"
+GENERATION_INFO = "generation.json"
+
+#: protocol -> (factor applied to the raw mean, the scale as results.json states it)
+SCALES: dict[str, tuple[float, str]] = {
+    "pickscore": (1.0, "raw PickScore: logit_scale * cos(text, image), about 20-23 for SDXL-class models"),
+    "hpsv2": (100.0, "HPSv2 x 100 (the scorer's cosine times 100, as the HPSv2 benchmark reports)"),
+    "imagereward": (1.0, "raw ImageReward reward (z-scored scale, about -2 to 2)"),
+    "score": (1.0, "the scorer's raw output, mean over images"),
+}
+
+
+class ImageGenScoring(Task):
+    """Base of the two prompt sets (registered below)."""
+
+    version = "1"
+    splits = ("test",)
+    default_protocol = "score"
+    scorer_protocol = "score"
+    protocols = {name: ProtocolSpec(name, "1", scale) for name, (_, scale) in SCALES.items()}
+    prompt_set: ClassVar[str]
+    expected_prompts: ClassVar[int]
+
+    def config(self, protocol: str | None, seed: int, split: str | None, data_dir: Path | None,
+               scorer: bool = False) -> TaskConfig:
+        """Every protocol here is a scalar-scorer protocol naming the scale, so the base rule (one scorer
+        protocol) is replaced: any of them with a scorer, none with a generative judge."""
+        if not scorer:
+            raise UsageError(f"task {self.name!r} scores images with a scalar scorer (--model pickscore, or scores "
+                             f"for HPSv2/ImageReward); the model given is a generative judge")
+        protocol = protocol or self.scorer_protocol
+        if protocol not in self.protocols:
+            raise UsageError(f"task {self.name!r} has no protocol {protocol!r}; valid: {', '.join(self.protocols)} "
+                             f"(the scale of the scorer)")
+        split = split or self.splits[0]
+        if split not in self.splits:
+            raise UsageError(f"task {self.name!r} has no split {split!r}")
+        return TaskConfig(protocol=protocol, seed=seed, split=split, data_dir=data_dir, scorer=True)
+
+    def load(self, cfg: TaskConfig) -> Dataset:
+        if cfg.data_dir is None:
+            raise UsageError(f"{self.name} needs --data-dir: the output of `harness generate` on {self.prompt_set} "
+                             f"({MANIFEST} + images)")
+        path = cfg.data_dir / MANIFEST
+        if not path.is_file():
+            raise UsageError(f"--data-dir {cfg.data_dir}: no {MANIFEST} (written by `harness generate`)")
+        raw = path.read_bytes()
+        samples: list[Sample] = []
+        seen: set[str] = set()
+        for lineno, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
+            if line.strip():
+                samples.append(self._sample(lineno, line, len(samples), cfg.data_dir, seen))
+        prompts = {s.data.get("prompt_id") for s in samples if s.problem is None}
+        info: dict[str, Any] = {"source": "local", "path": str(cfg.data_dir.resolve()),
+                                "data_sha256": hashlib.sha256(raw).hexdigest(), "prompt_set": self.prompt_set,
+                                "n_images": len(samples), "n_prompts": len(prompts),
+                                "expected_prompts": self.expected_prompts}
+        generation = cfg.data_dir / GENERATION_INFO
+        if generation.is_file():
+            try:
+                info["generation"] = json.loads(generation.read_text(encoding="utf-8"))
+            except ValueError:
+                info["generation"] = f"unreadable {GENERATION_INFO}"
+        return Dataset(samples, info)
+
+    def _sample(self, lineno: int, line: str, index: int, root: Path, seen: set[str]) -> Sample:
+        where = f"{MANIFEST} line {lineno}"
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            return Sample(f"line-{lineno}", index, {}, problem=f"{where}: malformed JSON ({exc})")
+        if not all(isinstance(row.get(k), str) for k in ("prompt", "path")) or row.get("id") is None:
+            return Sample(f"line-{lineno}", index, {}, problem=f"{where}: needs 'id', 'prompt' and 'path'")
+        sample_id = Path(row["path"]).stem
+        if sample_id in seen:
+            raise UsageError(f"{root / MANIFEST}: image {row['path']!r} is listed twice (line {lineno})")
+        seen.add(sample_id)
+        media = MediaRef("image", row["path"], path=root / row["path"])
+        return Sample(sample_id, index, {"prompt": row["prompt"], "prompt_id": str(row["id"])}, (media,))
+
+    def requests(self, sample: Sample, cfg: TaskConfig) -> list[Request]:
+        media = sample.media[0]
+        meta = {"prompt": sample.data["prompt"], "media_label": media.label, "item_id": sample.id}
+        return [Request(sample.id, sample.id, (sample.data["prompt"], media), Generation(), meta=meta)]
+
+    def parse(self, sample: Sample, exchanges: Sequence[tuple[Request, Reply]], cfg: TaskConfig) -> Parsed:
+        score = exchanges[0][1].score
+        outcome = {"prompt_id": sample.data["prompt_id"]}
+        if score is None or not math.isfinite(score):
+            return Parsed("invalid", outcome, "the scorer returned no finite score")
+        if cfg.protocol == "hpsv2" and abs(score) > 1.0:
+            return Parsed("invalid", {**outcome, "raw": score},
+                          f"HPSv2 score {score} is not a cosine (|s| <= 1); already x100? Give the scorer's raw output")
+        return Parsed("ok", {**outcome, "raw": float(score)})
+
+    def score(self, judgments: Sequence[Judgment], cfg: TaskConfig) -> Scoring:
+        rows = [j for j in judgments if j.status == "ok"]
+        raw = np.array([j.outcome["raw"] for j in rows], dtype=float)
+        factor, scale = SCALES[cfg.protocol]
+
+        def compute(idx: np.ndarray) -> dict[str, float]:
+            return {cfg.protocol: factor * float(raw[idx].mean()) if idx.size else math.nan}
+
+        details = {"scale": scale, "factor": factor,
+                   "n_prompts_scored": len({j.outcome["prompt_id"] for j in rows})}
+        return Scoring(compute, [j.sample_id for j in rows], details=details)
+
+
+@task("partiprompts_gen")
+class PartiPromptsGen(ImageGenScoring):
+    prompt_set = "PartiPrompts"
+    expected_prompts = 1632
+
+
+@task("hpsv2_prompts_gen")
+class HPSv2PromptsGen(ImageGenScoring):
+    prompt_set = "HPSv2 benchmark prompts"
+    expected_prompts = 3200
