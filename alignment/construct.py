@@ -39,6 +39,7 @@ from typing import Any, Iterable, Sequence
 
 from harness.adapters import Adapter
 from harness.errors import UsageError
+from harness.jsonl import read_jsonl
 from harness.judging import JudgeClient
 from harness.records import Generation, MediaRef, Part, Request
 from tasks.pairwise import three_way_choice
@@ -215,14 +216,8 @@ def read_inputs(path: Path) -> list[PolicyInput]:
     if not path.is_file():
         raise UsageError(f"--inputs {path} does not exist")
     items, seen = [], set()
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise UsageError(f"{path} line {lineno}: malformed JSON ({exc})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
+    for lineno, row in read_jsonl(path):
+        if not isinstance(row.get("prompt"), str):
             raise UsageError(f"{path} line {lineno}: needs a string 'prompt'")
         item_id = str(row.get("id") or f"line-{lineno}")
         if item_id in seen:

@@ -64,6 +64,8 @@ import yaml
 from PIL import Image
 
 from harness.errors import UsageError
+from harness.config import read_yaml_mapping
+from harness.jsonl import read_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -143,14 +145,7 @@ class DiffusionDPOConfig:
 def load_config(path: Path | str, overrides: dict[str, Any] | None = None) -> DiffusionDPOConfig:
     """Read and validate a YAML config; `overrides` (CLI key=value) win over the file."""
     path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"dpo-diffusion config {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(raw, dict):
-        raise UsageError(f"{path}: expected a mapping of keys to values")
+    raw = read_yaml_mapping(path)
     raw.update(overrides or {})
     return config_from_dict(raw, where=str(path))
 
@@ -245,33 +240,24 @@ def read_pairs(directory: Path | str, kind: str) -> list[Pair]:
         raise UsageError(f"{directory}: no pairs.jsonl (write it with preference construction)")
     suffixes = IMAGE_SUFFIXES if kind == "image" else VIDEO_SUFFIXES
     pairs = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise UsageError(f"{path} line {lineno}: malformed JSON ({exc})") from None
-            if not isinstance(row, dict):
-                raise UsageError(f"{path} line {lineno}: expected a JSON object")
-            where = f"{path} line {lineno} (id {row.get('id')!r})"
-            if not isinstance(row.get("prompt"), str):
-                raise UsageError(f"{where}: field 'prompt' is missing or not a string")
-            media = {}
-            for name in ("chosen", "rejected"):
-                value = row.get(name)
-                if not isinstance(value, str) or not value:
-                    raise UsageError(f"{where}: field {name!r} is missing or not a media path")
-                file = directory / value
-                if file.suffix.lower() not in suffixes:
-                    raise UsageError(f"{where}: field {name!r} ({value}) is not a{'n' if kind == 'image' else ''} "
-                                     f"{kind} file ({', '.join(suffixes)}), but the model trains on {kind}s")
-                if not file.is_file():
-                    raise UsageError(f"{where}: field {name!r}: file {file} not found")
-                media[name] = file
-            pairs.append(Pair(str(row.get("id", f"line{lineno}")), row["prompt"], media["chosen"],
-                              media["rejected"], where))
+    for lineno, row in read_jsonl(path):
+        where = f"{path} line {lineno} (id {row.get('id')!r})"
+        if not isinstance(row.get("prompt"), str):
+            raise UsageError(f"{where}: field 'prompt' is missing or not a string")
+        media = {}
+        for name in ("chosen", "rejected"):
+            value = row.get(name)
+            if not isinstance(value, str) or not value:
+                raise UsageError(f"{where}: field {name!r} is missing or not a media path")
+            file = directory / value
+            if file.suffix.lower() not in suffixes:
+                raise UsageError(f"{where}: field {name!r} ({value}) is not a{'n' if kind == 'image' else ''} "
+                                 f"{kind} file ({', '.join(suffixes)}), but the model trains on {kind}s")
+            if not file.is_file():
+                raise UsageError(f"{where}: field {name!r}: file {file} not found")
+            media[name] = file
+        pairs.append(Pair(str(row.get("id", f"line{lineno}")), row["prompt"], media["chosen"],
+                          media["rejected"], where))
     return pairs
 
 

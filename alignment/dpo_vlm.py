@@ -16,12 +16,12 @@ Resuming: `resume: auto` restarts from the newest checkpoint in `output_dir` (we
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from harness.config import load_yaml_config
+from harness.config import load_yaml_config, resume_point
+from harness.jsonl import read_jsonl
 from harness.errors import UsageError
 
 DTYPES = ("bfloat16", "float16", "float32")
@@ -74,13 +74,7 @@ def preference_rows(config: DPOConfig) -> Iterator[dict[str, Any]]:
         path = directory / "dpo.jsonl"
         if not path.is_file():
             raise UsageError(f"{directory}: no dpo.jsonl (write it with `harness construct`)")
-        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise UsageError(f"{path} line {lineno}: malformed JSON ({exc})") from None
+        for lineno, row in read_jsonl(path):
             missing = [k for k in ("prompt", "chosen", "rejected") if not row.get(k)]
             if missing:
                 raise UsageError(f"{path} line {lineno}: a preference row needs {', '.join(missing)}")
@@ -108,7 +102,6 @@ def build_dataset(config: DPOConfig):
 
 def train(config: DPOConfig) -> Path:
     import torch
-    from transformers.trainer_utils import get_last_checkpoint
     from trl import DPOConfig as TRLDPOConfig
     from trl import DPOTrainer
 
@@ -135,12 +128,7 @@ def train(config: DPOConfig) -> Path:
         dataloader_num_workers=0, remove_unused_columns=False)
     trainer = resumable(DPOTrainer)(model=model, ref_model=reference, args=args, train_dataset=dataset,
                                     processing_class=processor)
-    resume: str | None = None
-    if config.resume == "auto":
-        resume = get_last_checkpoint(str(output)) if output.is_dir() else None
-    elif config.resume != "never":
-        resume = config.resume
-    trainer.train(resume_from_checkpoint=resume)
+    trainer.train(resume_from_checkpoint=resume_point(config.resume, output))
     trainer.save_model(str(output))
     processor.tokenizer.padding_side = "left"
     processor.save_pretrained(str(output))

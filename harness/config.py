@@ -19,7 +19,8 @@ from .errors import UsageError
 C = TypeVar("C")
 
 
-def load_yaml_config(path: Path, cls: type[C], overrides: dict[str, Any] | None = None) -> C:
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """The top-level mapping of a YAML file; a missing file or anything else is a UsageError naming it."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"config {path} does not exist")
@@ -29,6 +30,26 @@ def load_yaml_config(path: Path, cls: type[C], overrides: dict[str, Any] | None 
         raise UsageError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(raw, dict):
         raise UsageError(f"{path}: expected a mapping of keys to values")
+    return raw
+
+
+def resume_point(resume: str, output_dir: Path) -> str | None:
+    """The checkpoint a recipe restarts from: "auto" = the newest `checkpoint-*` in `output_dir` (None when
+    there is none), "never" = None, anything else = that checkpoint path."""
+    if resume == "never":
+        return None
+    if resume != "auto":
+        return resume
+    if not Path(output_dir).is_dir():
+        return None
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(output_dir))
+
+
+def load_yaml_config(path: Path, cls: type[C], overrides: dict[str, Any] | None = None) -> C:
+    path = Path(path)
+    raw = read_yaml_mapping(path)
     raw.update(overrides or {})
     fields = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]  (declaration order)
     unknown = sorted(set(raw) - set(fields))

@@ -9,6 +9,7 @@ from typing import Any, Iterable, Iterator
 
 from harness.adapters import Adapter
 from harness.errors import UsageError
+from harness.jsonl import read_jsonl
 from harness.records import PreparedRequest, Reply
 from harness.registry import model
 
@@ -31,14 +32,8 @@ class ReplayAdapter(Adapter):
         raw = self.path.read_bytes()
         self.sha256 = hashlib.sha256(raw).hexdigest()
         self.replies: dict[str, str] = {}
-        for lineno, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise UsageError(f"{self.path} line {lineno}: malformed JSON ({exc})") from None
-            key = row.get("id", row.get("idx")) if isinstance(row, dict) else None
+        for lineno, row in read_jsonl(self.path):
+            key = row.get("id", row.get("idx"))
             if key is None or field not in row:
                 raise UsageError(f"{self.path} line {lineno}: needs an 'id' (or 'idx') and a {field!r} field")
             key = str(key)

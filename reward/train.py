@@ -19,12 +19,12 @@ with the optimizer, scheduler, RNG and data position that checkpoint saved.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from harness.config import load_yaml_config
+from harness.config import load_yaml_config, resume_point
+from harness.jsonl import read_jsonl
 from harness.errors import UsageError
 
 DTYPES = ("bfloat16", "float16", "float32")
@@ -78,13 +78,8 @@ def read_records(directory: Path) -> Iterator[dict[str, Any]]:
     path = Path(directory) / "records.jsonl"
     if not path.is_file():
         raise UsageError(f"{directory}: no records.jsonl (build it with `harness build-reward-data`)")
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except ValueError as exc:
-                    raise UsageError(f"{path} line {lineno}: malformed JSON ({exc})") from None
+    for _, row in read_jsonl(path):
+        yield row
 
 
 def training_rows(config: TrainConfig) -> Iterator[dict[str, Any]]:
@@ -128,7 +123,6 @@ def build_dataset(config: TrainConfig):
 
 def train(config: TrainConfig) -> Path:
     import torch
-    from transformers.trainer_utils import get_last_checkpoint
     from trl import SFTConfig
 
     from .hf_loading import load_vlm
@@ -152,12 +146,7 @@ def train(config: TrainConfig) -> Path:
         seed=config.seed, use_cpu=config.use_cpu, dataloader_num_workers=config.dataloader_num_workers,
         remove_unused_columns=False)
     trainer = _trainer_class()(model=model, args=args, train_dataset=dataset, processing_class=processor)
-    resume: str | bool | None = None
-    if config.resume == "auto":
-        resume = get_last_checkpoint(str(output)) if output.is_dir() else None
-    elif config.resume != "never":
-        resume = config.resume
-    trainer.train(resume_from_checkpoint=resume)
+    trainer.train(resume_from_checkpoint=resume_point(config.resume, output))
     trainer.save_model(str(output))
     processor.tokenizer.padding_side = "left"  # the judge generates after the prompt
     processor.save_pretrained(str(output))

@@ -44,7 +44,7 @@ from harness.records import Generation, Judgment, MediaKind, MediaRef, Part, Rep
 from harness.registry import task
 from harness.task import Dataset, Parsed, ProtocolSpec, Scoring, Task, TaskConfig
 
-from .pairwise import (ARENA_CORRECT, VOTE_TO_H, arena_vote, margin_outcome, score_arena, score_margins,
+from .pairwise import (ARENA_CORRECT, VOTE_TO_H, arena_vote, margin_outcome, score_accuracy, score_margins,
                        score_three_way, scorer_requests, shown_h, three_way_choice)
 from .templates import load_template, render
 from .vlrewardbench import seeded_swap
@@ -258,7 +258,7 @@ class GenAIBench(Task):
     # ---- score ------------------------------------------------------------------------------------
     def score(self, judgments: Sequence[Judgment], cfg: TaskConfig) -> Scoring:
         if cfg.protocol == "genai-arena":
-            return score_arena(judgments)
+            return score_accuracy(judgments)
         if cfg.protocol == "scores":
             return score_margins(judgments)
         return score_three_way(judgments)

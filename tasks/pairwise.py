@@ -70,8 +70,9 @@ def scorer_requests(sample: Sample, prompt: str, candidates: Sequence[tuple[str,
 
 # ---- scoring -----------------------------------------------------------------------------------------
 
-def score_arena(judgments: Sequence[Judgment]) -> Scoring:
-    """GenAI-Bench's accuracy: the share of items whose vote matches the human vote (no vote = wrong)."""
+def score_accuracy(judgments: Sequence[Judgment]) -> Scoring:
+    """`accuracy`: the share of judged items whose outcome is correct (an invalid reply is wrong); GenAI-Bench's
+    4-way accuracy (no vote = wrong) and ShareGPTVideo's pair accuracy."""
     scored = [j for j in judgments if j.status != "error"]
     correct = np.array([bool(j.outcome.get("correct")) for j in scored], dtype=bool)
 

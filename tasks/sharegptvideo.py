@@ -25,13 +25,13 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 
 from harness.errors import UsageError
 from harness.records import Generation, Judgment, MediaRef, Reply, Request, Sample
 from harness.registry import task
 from harness.task import Dataset, Parsed, ProtocolSpec, Scoring, Task, TaskConfig
 
+from .pairwise import score_accuracy
 from .templates import load_template, render
 from .verdicts import robust_pairwise_choice
 from .vlrewardbench import seeded_swap
@@ -120,11 +120,4 @@ class ShareGPTVideoPairs(Task):
         return Parsed("ok" if choice is not None else "invalid", outcome, reason)
 
     def score(self, judgments: Sequence[Judgment], cfg: TaskConfig) -> Scoring:
-        scored = [j for j in judgments if j.status != "error"]
-        correct = np.array([bool(j.outcome.get("correct")) for j in scored], dtype=bool)
-
-        def compute(idx: np.ndarray) -> dict[str, float]:
-            return {"accuracy": 100.0 * float(correct[idx].mean()) if idx.size else float("nan")}
-
-        return Scoring(compute, [j.sample_id for j in scored], correct=correct,
-                       accuracy_rows={"accuracy": np.ones(correct.size, dtype=bool)})
+        return score_accuracy(judgments)
