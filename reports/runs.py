@@ -34,6 +34,16 @@ class Run:
         model = self.results.get("model") or {}
         return str(model.get("model") or model.get("adapter") or "unknown")
 
+    def model_for(self, task: str) -> str:
+        """The model a task's numbers are about. Usually the judge; for image-generation scoring runs, where
+        a scorer measures a generator's images, the generator recorded in `dataset.generation`."""
+        generation = ((self.tasks.get(task) or {}).get("dataset") or {}).get("generation")
+        if isinstance(generation, Mapping):
+            label = (generation.get("identity") or {}).get("model") or generation.get("policy")
+            if label:
+                return str(label)
+        return self.model
+
     @property
     def created(self) -> str:
         return str(self.results.get("created") or "")
@@ -96,11 +106,12 @@ def discover(paths: Iterable[Path]) -> tuple[list[Run], list[str]]:
 
 
 def newest_per_cell(runs: Iterable[Run]) -> dict[tuple[str, str, str], tuple[Run, Mapping[str, Any]]]:
-    """(model, task, protocol) -> (the newest run that has it, that task's results)."""
+    """(model, task, protocol) -> (the newest run that has it, that task's results); the model is
+    `Run.model_for(task)`."""
     best: dict[tuple[str, str, str], tuple[Run, Mapping[str, Any]]] = {}
     for run in runs:
         for task, result in run.tasks.items():
-            key = (run.model, task, str(result.get("protocol")))
+            key = (run.model_for(task), task, str(result.get("protocol")))
             if key not in best or (run.created, str(run.dir)) > (best[key][0].created, str(best[key][0].dir)):
                 best[key] = (run, result)
     return best
