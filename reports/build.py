@@ -122,7 +122,15 @@ class Report:
 
 
 def run_command(source: Source) -> str:
-    """The `harness run` command that produces a source's metric (the model is left to the user)."""
+    """The command that produces a source's metric (the model is left to the user): `harness run`, or
+    `harness lmms-eval` for the benchmarks that run through lmms-eval under a mapped name."""
+    from harness.lmms.names import LIVEBENCH, MAPPINGS
+
+    lmms_task = next((name for name, m in MAPPINGS.items() if m.task == source.task), None)
+    if lmms_task is None and source.task == LIVEBENCH.task:
+        lmms_task = "live_bench_YYMM"
+    if lmms_task is not None:
+        return f"harness lmms-eval --tasks {lmms_task} --lmms-python ... --model ..."
     parts = [f"harness run --tasks {source.task}"]
     if source.protocol:
         parts.append(f"--protocol {source.protocol}")

@@ -9,7 +9,9 @@ of lmms-eval 0.7.3 (tests/fixtures_lmms/). The `lmms` test runs the real lmms-ev
 
 from __future__ import annotations
 
+import csv
 import importlib.util
+import io
 import json
 import os
 import shutil
@@ -20,7 +22,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from harness.lmms import bridge
+from harness.cli import main as cli
+from harness.lmms import bridge, names
 from harness.lmms.include_path import SHIPPED, include_dir, render_utils, render_yaml, hub_dataset_info, main
 from harness.lmms.results import NULL_DOC_HASH, LmmsOutput, convert, find_results, read_output, sample_score
 from harness.lmms.run import LmmsEvalFailed, run_lmms_eval
@@ -178,20 +181,23 @@ def test_include_path_cli_prints_shipped(capsys):
 # ---- lmms-eval results -> a harness run -------------------------------------------------------------------
 
 def test_convert_recorded_results(tmp_path):
-    output = read_output(find_results(FIXTURES))
+    assert find_results(FIXTURES / "paper_tables").name == "20261201_090000_results.json"
+    output = read_output(FIXTURES / "20261126_101500_results.json")
     run_dir = convert(output, tmp_path / "runs", model="ur_hf", model_args={"pretrained": "/models/dpo-7b"},
                       env={"MODEL_VERSION": "gpt-4-0613", "OPENAI_API_KEY": "sk-secret", "HOME": "/root"}, limit=4)
     loaded = load_run(run_dir)
     assert loaded.model == "/models/dpo-7b"
-    assert set(loaded.tasks) == {"llava_in_the_wild", "videomme"}
-    llava = loaded.tasks["llava_in_the_wild"]
-    assert llava["metrics"] == {"gpt_eval_llava_all": 84.0, "gpt_eval_llava_conv": 87.5,
-                                "gpt_eval_llava_detail": 66.7, "gpt_eval_llava_complex": 100.0}
+    assert set(loaded.tasks) == {"llava_bench_wild", "videomme"}  # our names (harness.lmms.names)
+    llava = loaded.tasks["llava_bench_wild"]
+    assert llava["details"]["lmms_metrics"] == {"gpt_eval_llava_all": 84.0, "gpt_eval_llava_conv": 87.5,
+                                                "gpt_eval_llava_detail": 66.7, "gpt_eval_llava_complex": 100.0}
+    assert llava["metrics"] == {"relative_score": pytest.approx(100 * 7.0 / 8.333)}
     assert llava["protocol"] == "lmms-eval" and llava["task_version"] == "0.0"
     assert llava["judge"]["model"] == "gpt-4-0613" and llava["judge"]["matches_pinned"]
     assert llava["counts"] == {"n": 3, "n_invalid": 0, "n_error": 0}
     video = loaded.tasks["videomme"]
-    assert "judge" not in video and video["metrics"] == {"videomme_perception_score": 75.0}
+    assert "judge" not in video and video["details"]["lmms_metrics"] == {"videomme_perception_score": 75.0}
+    assert video["metrics"] == {"short": 75.0, "medium": None, "long": None, "avg": 75.0}  # all 4 docs are short
     records = loaded.samples("videomme")
     assert [r.outcome["scores"]["videomme_perception_score"] for r in records] == [1.0, 0.0, 1.0, 1.0]
     assert [r.sample_id for r in records] == ["doc-0", "doc-1", "doc-2", "doc-3"]
@@ -207,6 +213,151 @@ def test_sample_scores():
     assert sample_score({"pred_answer": "B", "answer": "B"}) == 1.0
     assert sample_score({"scores": [8, 6]}) == 6.0 and sample_score({"scores": [-999, -999]}) is None
     assert sample_score({"question_id": 3}) is None
+
+
+# ---- lmms-eval tasks under the names paper Tables 6 and 7 read (harness.lmms.names) ----------------------
+
+PAPER_FIXTURE = FIXTURES / "paper_tables" / "20261201_090000_results.json"
+VIDEO_MODEL = "lmms-lab/LLaVA-Video-7B-Qwen2"  # Table 6's LLaVA-Video-7B row; no Table 7 row matches it
+
+
+def _paper_run(tmp_path: Path) -> Path:
+    return convert(read_output(PAPER_FIXTURE), tmp_path / "runs", model="llava_vid",
+                   model_args={"pretrained": VIDEO_MODEL}, env={"MODEL_VERSION": "gpt-4-0613"})
+
+
+def test_paper_table_tasks_get_our_names_and_metrics(tmp_path):
+    """Hand-counted from the fixture's samples: the numbers the paper tables print, under their names."""
+    loaded = load_run(_paper_run(tmp_path))
+    assert set(loaded.tasks) == {"videomme", "mlvu", "longvideobench", "llava_bench_wild"}
+    video = loaded.tasks["videomme"]
+    # short 3 of 4 right, medium 2 of 3, long 1 of 3; 6 of 10 overall = lmms-eval's perception score
+    assert video["metrics"] == {"short": 75.0, "medium": pytest.approx(200 / 3), "long": pytest.approx(100 / 3),
+                                "avg": 60.0}
+    assert video["details"]["breakdown"]["by_duration"] == {"short": {"n": 4, "correct": 3},
+                                                            "medium": {"n": 3, "correct": 2},
+                                                            "long": {"n": 3, "correct": 1}}
+    # M-Avg = mean of the 7 task types' accuracies (count 1/2, needle 0/1, anomaly_reco 0/1, the rest 1/1),
+    # not the plain 5/8 = 62.5
+    assert loaded.tasks["mlvu"]["metrics"] == {"accuracy": pytest.approx((50 + 0 + 0 + 4 * 100) / 7)}
+    assert loaded.tasks["mlvu"]["details"]["breakdown"]["by_task_type"]["count"] == {"n": 2, "accuracy": 50.0}
+    lvb = loaded.tasks["longvideobench"]
+    assert lvb["metrics"] == {"accuracy": pytest.approx(60.0)} and lvb["details"]["lmms_metrics"] == {"lvb_acc": 0.6}
+    assert lvb["details"]["derivation"] == {"accuracy": "100 × lvb_acc"}
+    llava = loaded.tasks["llava_bench_wild"]
+    # reference 8, 9, 10, 8, -1, 9 and model 7, 6, 8, 7, -1, 10: the unparsed reply counts as -1 in both means,
+    # each mean is rounded to 3 decimals before the ratio; lmms-eval printed the same ratio rounded, 86.0
+    assert llava["metrics"] == {"relative_score": pytest.approx(100 * 6.167 / 7.167)}
+    assert llava["metrics"]["relative_score"] != pytest.approx(100 * 37 / 43, abs=1e-4)
+    assert llava["details"]["lmms_metrics"]["gpt_eval_llava_all"] == 86.0
+    assert llava["details"]["breakdown"] == {"n_judged": 6, "n_judge_failed": 1}
+    assert llava["judge"]["model"] == "gpt-4-0613" and llava["judge"]["matches_pinned"]
+    for ours, lmms_task, source in (("videomme", "videomme", "videomme_perception_score"),
+                                    ("mlvu", "mlvu_dev", "mlvu_percetion_score"),
+                                    ("longvideobench", "longvideobench_val_v", "lvb_acc"),
+                                    ("llava_bench_wild", "llava_in_the_wild", "gpt_eval_llava_all")):
+        entry = loaded.tasks[ours]
+        assert entry["protocol"] == "lmms-eval" and entry["dataset"]["lmms_task"] == lmms_task
+        assert entry["details"]["lmms_sources"] == [source] and entry["details"]["checks"] == []
+        assert [r.sample_id for r in loaded.samples(ours)][:2] == ["doc-0", "doc-1"]
+    assert loaded.results["lmms"]["task_names"] == {"mlvu_dev": "mlvu", "longvideobench_val_v": "longvideobench",
+                                                    "llava_in_the_wild": "llava_bench_wild"}
+
+
+def test_report_tables_6_and_7_read_converted_lmms_runs(tmp_path, capsys):
+    """The converted run fills Table 6 beside the paper's LLaVA-Video-7B row; in Table 7 the same label
+    matches no row and gets one of its own."""
+    _paper_run(tmp_path)
+    runs = str(tmp_path / "runs")
+    capsys.readouterr()
+    assert cli(["report", "--runs", runs, "--table", "6", "--format", "csv"]) == 0
+    cells = {(r["row"], r["column"]): r for r in csv.DictReader(io.StringIO(capsys.readouterr().out))}
+    expected = {"LongVideoBench Acc.": 60.0, "MLVU M-Avg.": 450 / 7, "Video-MME Short": 75.0,
+                "Video-MME Medium": 200 / 3, "Video-MME Long": 100 / 3, "Video-MME Avg.": 60.0}
+    for column, value in expected.items():
+        cell = cells[("LLaVA-Video-7B", column)]
+        assert (cell["model"], cell["status"]) == (VIDEO_MODEL, "ok") and float(cell["ours"]) == pytest.approx(value)
+    assert cells[("LLaVA-Video-7B", "LongVideoBench Acc.")]["source"] == "longvideobench/lmms-eval/accuracy"
+    assert cells[("LLaVA-Video-7B", "MSRVTT Acc.")]["status"] == "missing"
+    assert cli(["report", "--runs", runs, "--table", "6"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| LLaVA-Video-7B |"))
+    assert "| 60.0 | 58.1 | +1.9 | 64.3 | 70.9 | -6.6 | 75.0 | 76.1 | -1.1 |" in row
+    assert cli(["report", "--runs", runs, "--table", "7", "--format", "csv"]) == 0
+    mine = [r for r in csv.DictReader(io.StringIO(capsys.readouterr().out)) if r["model"] == VIDEO_MODEL]
+    assert {r["row"] for r in mine} == {""}  # a row of its own, not beside OV-7B
+    llava = next(r for r in mine if r["column"] == "LLaVABench")
+    assert float(llava["ours"]) == pytest.approx(100 * 6.167 / 7.167) and llava["paper"] == ""
+
+
+def test_relative_score_rounds_each_mean_and_counts_parse_failures():
+    # [-999, -999]: another category's sample, left out; [-1, -1]: a judge reply that did not parse, counted
+    pairs = [[8.0, 7.0], [9.0, 6.0], [-1, -1], [-999, -999]]
+    assert names.relative_score(pairs) == pytest.approx(100 * 4.0 / 5.333)
+    assert names.relative_score([[-999, -999]]) is None and names.relative_score([]) is None
+
+
+def test_videomme_without_a_duration_or_samples_and_a_disagreement():
+    samples = [{"doc_id": 0, "videomme_perception_score": {"duration": "long", "pred_answer": "A", "answer": "A"}},
+               {"doc_id": 1, "videomme_perception_score": {"duration": "long", "pred_answer": "B", "answer": "C"}}]
+    out = names.videomme({"videomme_perception_score": 75.0}, samples)
+    assert out.metrics == {"short": None, "medium": None, "long": 50.0, "avg": 75.0}  # --limit: no short docs
+    assert out.checks == ["videomme avg: the logged samples give 50, lmms-eval's aggregate is 75"]
+    bare = names.videomme({"videomme_perception_score": 60.0}, [])
+    assert bare.metrics == {"short": None, "medium": None, "long": None, "avg": 60.0} and not bare.checks
+
+
+def test_mlvu_m_avg_counts_an_empty_task_type_as_zero():
+    """As lmms-eval's mlvu_aggregate_results_dev: all seven dev types in the mean (only a --limit run
+    leaves one empty), recorded as such."""
+    samples = [{"mlvu_percetion_score": {"task_type": "count", "pred_answer": "A", "answer": "A"}}]
+    out = names.mlvu({}, samples)  # no aggregate: computed from the samples
+    assert out.metrics == {"accuracy": pytest.approx(100 / 7)}
+    assert "from the logged samples" in out.derivation["accuracy"]
+    assert out.details["empty_task_types"] == [t for t in names.MLVU_DEV_TYPES if t != "count"]
+
+
+def _lmms_output(tmp_path: Path, tasks: dict[str, tuple[dict, list[dict]]]) -> LmmsOutput:
+    """A minimal lmms-eval 0.7.3 output: per task its `results` entry and its logged samples."""
+    results = {"results": {t: {"alias": t, **entry} for t, (entry, _) in tasks.items()},
+               "configs": {t: {"task": t, "test_split": "test"} for t in tasks},
+               "versions": {t: "Yaml" for t in tasks},
+               "n-samples": {t: {"original": len(s), "effective": len(s)} for t, (_, s) in tasks.items()},
+               "lmms_eval_version": "0.7.3"}
+    return LmmsOutput(tmp_path / "x_results.json", results, {t: s for t, (_, s) in tasks.items()})
+
+
+def _livebench_sample(doc_id: int, rating: float) -> dict:
+    return {"doc_id": doc_id, "filtered_resps": "an answer", "gpt4_eval_score": {
+        "rating": rating, "explanation": "...", "model_name": "gpt-4o", "subtask": "Basic Understanding",
+        "id": doc_id}}
+
+
+def test_wildvision_and_livebench_map_one_to_one_and_ambiguous_months_keep_their_names(tmp_path):
+    verdict = {"judgement": "Better"}
+    wildvision = ({"elo_scores,none": 54.9, "raw_scores,none": 0.1, "win_rates,none": 40.0},
+                  [{"doc_id": 0, "filtered_resps": "a", "raw_scores": {"final_score": 1},
+                    "judgements_better": verdict}])
+    # ratings 8 and 6 count, -1 (a failed judge call) is left out as lmms-eval leaves it out: 100 × 0.7
+    livebench = ({"gpt4_eval_score,none": 70.0},
+                 [_livebench_sample(0, 8), _livebench_sample(1, 6), _livebench_sample(2, -1)])
+    run = load_run(convert(_lmms_output(tmp_path, {"wildvision_0630": wildvision, "wildvision_0617": wildvision,
+                                                   "live_bench_2406": livebench}),
+                           tmp_path / "one", model="ur_hf", model_args={"pretrained": "ov-7b"}))
+    assert set(run.tasks) == {"wildvision_bench", "wildvision_0617", "livebench"}
+    assert run.tasks["wildvision_bench"]["metrics"] == {"score": 54.9}
+    assert run.tasks["wildvision_bench"]["details"]["breakdown"] == {"verdicts": {"Better": 1}}
+    assert run.tasks["wildvision_bench"]["judge"]["model"] == "gpt-4o"
+    assert run.tasks["wildvision_0617"]["metrics"]["elo_scores"] == 54.9  # the 0617 set keeps lmms-eval's names
+    live = run.tasks["livebench"]
+    assert live["metrics"] == {"score": 70.0} and live["details"]["checks"] == []
+    assert live["details"]["breakdown"] == {"n_rated": 2, "n_judge_failed": 1}
+    assert live["dataset"]["lmms_task"] == "live_bench_2406"
+    # two LiveBench months in one run: neither may stand for the paper's (unnamed) month
+    both = load_run(convert(_lmms_output(tmp_path, {"live_bench_2406": livebench, "live_bench_2407": livebench}),
+                            tmp_path / "two", model="ur_hf", model_args={"pretrained": "ov-7b"}))
+    assert set(both.tasks) == {"live_bench_2406", "live_bench_2407"}
+    assert both.tasks["live_bench_2406"]["metrics"] == {"gpt4_eval_score": 70.0}
+    assert "live_bench_2407" in both.results["lmms"]["unmapped"]["live_bench_2406"]
 
 
 def _plugin_output(tmp_path: Path, docs: list[dict], replies: dict[str, str], name: str) -> LmmsOutput:
@@ -270,13 +421,13 @@ def test_wrapper_files_a_run(tmp_path, monkeypatch):
     monkeypatch.setenv("MODEL_VERSION", "gpt-4-0613")
     body = (f"assert '--log_samples' in argv and argv[argv.index('--tasks') + 1] == 'llava_in_the_wild,videomme'\n"
             f"out.mkdir(parents=True)\n"
-            f"[shutil.copy(p, out / p.name) for p in pathlib.Path({str(FIXTURES)!r}).iterdir()]")
+            f"[shutil.copy(p, out / p.name) for p in pathlib.Path({str(FIXTURES)!r}).iterdir() if p.is_file()]")
     outcome = run_lmms_eval(["llava_in_the_wild", "videomme"], "ur_hf", {"pretrained": "m", "api_key": "s3cret"},
                             lmms_python=_fake_python(tmp_path, body), output=tmp_path / "runs", limit=4)
     loaded = load_run(outcome.run_dir)
     assert outcome.results_file.is_file() and (outcome.run_dir / "lmms-eval" / "lmms-eval.log").is_file()
     assert loaded.results["lmms"]["results_file"].startswith("lmms-eval/")
-    assert loaded.tasks["llava_in_the_wild"]["judge"]["model"] == "gpt-4-0613"
+    assert loaded.tasks["llava_bench_wild"]["judge"]["model"] == "gpt-4-0613"
     assert "s3cret" not in json.dumps(loaded.results)
     assert [p.name for p in (tmp_path / "runs").iterdir()] == [outcome.run_dir.name]  # no staging left
 

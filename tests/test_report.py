@@ -321,3 +321,12 @@ def test_loader_reads_yaml_files(tmp_path):
                     "rows:\n  - {label: r, paper: {a: '3.90'}}\nwrong: 1\n")
     with pytest.raises(SpecError, match=r"t\.yaml: top level: unknown key 'wrong'"):
         load_spec(path)
+
+
+def test_missing_cells_name_the_command_that_fills_them():
+    from reports.build import run_command
+    from reports.spec import Source
+
+    assert run_command(Source("msvd_qa", None, "accuracy")) == "harness run --tasks msvd_qa --model ..."
+    assert run_command(Source("videomme", None, "short")).startswith("harness lmms-eval --tasks videomme ")
+    assert run_command(Source("livebench", None, "score")).startswith("harness lmms-eval --tasks live_bench_YYMM")

@@ -6,22 +6,28 @@ lmms-eval 0.7 writes `<output_path>/<model>/<date>_results.json` (`results`, `co
 per-sample value as `process_results` returned it).
 
 The run directory has our layout: `run.json`, `results.json` (schema of harness.runner) and one
-`<task>.samples.jsonl` per lmms-eval task (leaf tasks; a group's own numbers go to `lmms.groups`):
+`<task>.samples.jsonl` per lmms-eval task (leaf tasks; a group's own numbers go to `lmms.groups`), `<task>`
+being our name for the tasks the paper tables read (below) and lmms-eval's for the others:
 
 - a task entry per lmms task: metrics named as lmms-eval reports them (`name` for the `none` filter, else
-  `name,filter`), `counts` from the sample records (or `n-samples`), lmms-eval's task version as
-  `task_version`/`protocol_version` (our task's and protocol's versions for plugin tasks), its stderr
-  values in `details.stderr`, the judge a judged task ran with (`judge`: the model, the environment it
-  came from, the snapshot protocols.md pins);
+  `name,filter`; but see the paper-table tasks below), `counts` from the sample records (or
+  `n-samples`), lmms-eval's task version as `task_version`/`protocol_version` (our task's and protocol's
+  versions for plugin tasks), its stderr values in `details.stderr`, the judge a judged task ran with
+  (`judge`: the model, the environment it came from, the snapshot protocols.md pins);
 - our plugin tasks (`ur_*`) keep our protocol (`strict`), our dataset identity, our per-sample records
   (same ids and outcomes as `harness run`) and get our bootstrap CIs, so `compare` pairs them exactly
   against each other and against `harness run --tasks ur_vlrewardbench`;
-- any other lmms task: protocol `lmms-eval`; one record per lmms sample, id `doc-<doc_id>` (lmms-eval
-  0.7.3's `doc_hash` is the same for every sample, see `lmms_records`), outcome = `doc_id`, `doc_hash`,
-  `target` and `scores` (each metric's per-sample number where one can be read: a plain number, a dict's
-  `score`, `pred_answer == answer` for multiple choice, the model's score of a `scores` pair). `compare`
-  cannot rebuild these tasks' metrics (they are not harness tasks), so it refuses them; the records still
-  pair two runs of the same task item by item for any other analysis.
+- the lmms tasks paper Tables 6 and 7 read (harness.lmms.names) are filed under OUR task name with OUR
+  metric names, in the paper's units (`longvideobench_val_v` -> `longvideobench`/`accuracy` %,
+  `videomme` -> `videomme`/`short`..`avg`, `llava_in_the_wild` -> `llava_bench_wild`/`relative_score`, ...),
+  so `harness report` fills those cells; lmms-eval's own numbers stay in `details.lmms_metrics`, how each
+  of ours was formed in `details.derivation`, the lmms task in `dataset.lmms_task`;
+- every lmms task that is not ours (mapped or not): protocol `lmms-eval`; one record per lmms sample, id
+  `doc-<doc_id>` (lmms-eval 0.7.3's `doc_hash` is the same for every sample, see `lmms_records`),
+  outcome = `doc_id`, `doc_hash`, `target` and `scores` (each metric's per-sample number where one can be
+  read: a plain number, a dict's `score`, `pred_answer == answer` for multiple choice, the model's score of
+  a `scores` pair). `compare` cannot rebuild these tasks' metrics (they are not harness tasks), so it
+  refuses them; the records still pair two runs of the same task item by item for any other analysis.
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ from harness.metrics import bootstrap_ci
 from harness.records import Judgment, canonical_json, sha256_text
 from harness.runner import SCHEMA_VERSION
 from harness.store import RunStore, SampleLog
+
+from .names import Converted, mapping_for, our_task_names
 
 LMMS_PROTOCOL = "lmms-eval"
 #: What lmms-eval 0.7.3 logs as every sample's doc_hash (it hashes an unset `Instance.doc`).
@@ -217,8 +225,9 @@ def _dataset(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def task_entry(task: str, output: LmmsOutput, records: Sequence[Judgment], env: Mapping[str, str],
-               seed: int = 0) -> dict[str, Any]:
-    """Our results.json entry for one lmms-eval task."""
+               seed: int = 0, rename: bool = True) -> dict[str, Any]:
+    """Our results.json entry for one lmms-eval task. A task a paper column reads gets our metric names
+    (`apply_mapping`) unless `rename` is false (another task of the run claims the same name of ours)."""
     results = output.results
     config = (results.get("configs") or {}).get(task) or {}
     meta = config.get("metadata") if isinstance(config.get("metadata"), Mapping) else {}
@@ -242,10 +251,33 @@ def task_entry(task: str, output: LmmsOutput, records: Sequence[Judgment], env: 
                     "higher_is_better": (results.get("higher_is_better") or {}).get(task),
                     "samples_logged": bool(records)},
     }
+    if not meta.get("ur_task"):
+        entry["dataset"]["lmms_task"] = task
+        mapped = mapping_for(task) if rename else None
+        if mapped is not None:
+            apply_mapping(entry, mapped.convert(metrics, output.samples.get(task) or []), mapped.lmms_metrics)
     judge = judge_for(task, config, env)
     if judge is not None:
         entry["judge"] = judge
     return entry
+
+
+def apply_mapping(entry: dict[str, Any], converted: Converted, sources: Sequence[str]) -> None:
+    """Put our metrics in place of lmms-eval's in a task entry, keeping lmms-eval's under `details`.
+
+    `metrics` then holds only the names a paper table reads (one number per cell, nothing to confuse with
+    lmms-eval's differently scaled ones); `details.lmms_metrics` keeps every number lmms-eval reported,
+    `details.lmms_sources` the ones ours came from, `details.derivation` how each of ours was formed,
+    `details.checks` any disagreement between lmms-eval's aggregate and our recomputation from its samples,
+    and `details.breakdown` what the samples say beyond the paper's numbers (per duration, type, verdict).
+    """
+    details = entry["details"]
+    details["lmms_metrics"] = entry["metrics"]
+    details["lmms_sources"] = list(sources)
+    details["derivation"] = converted.derivation
+    details["checks"] = converted.checks
+    details["breakdown"] = converted.details
+    entry["metrics"] = converted.metrics
 
 
 def _plugin_ci(task: str, meta: Mapping[str, Any], records: Sequence[Judgment], seed: int) -> dict[str, list[float]]:
@@ -292,17 +324,18 @@ def convert(output: LmmsOutput, run_output: Path, *, model: str, model_args: Map
     header = {"schema_version": SCHEMA_VERSION, "config": config, "config_hash": config_hash, "started": started,
               "source": "lmms-eval"}
     store = RunStore.create(Path(run_output), header, f"lmms-{model}")
+    names, kept = our_task_names(tasks)
     entries = {}
     for task in tasks:
         records = records_for(task, output)
-        log = SampleLog(store.dir / f"{task}.samples.jsonl")
+        log = SampleLog(store.dir / f"{names[task]}.samples.jsonl")
         try:
             log.path.touch()
             for record in records:
                 log.append(record)
         finally:
             log.close()
-        entries[task] = task_entry(task, output, records, env, seed)
+        entries[names[task]] = task_entry(task, output, records, env, seed, rename=task not in kept)
     results = {
         "schema_version": SCHEMA_VERSION,
         "run_id": store.run_id,
@@ -316,6 +349,7 @@ def convert(output: LmmsOutput, run_output: Path, *, model: str, model_args: Map
         "lmms": {"version": lmms_version, "git_hash": output.results.get("git_hash"),
                  "date": output.results.get("date"), "results_file": results_label or str(output.path),
                  "command": [str(c) for c in command], "judge_env": redact(env),
+                 "task_names": {t: n for t, n in names.items() if t != n}, "unmapped": kept,
                  "task_versions": output.results.get("versions") or {},
                  "n_samples": output.results.get("n-samples") or {},
                  "groups": output.results.get("groups") or {},
