@@ -269,7 +269,5 @@ def _list() -> int:
         print(f"  {name:<22} protocols: {protocols}; splits: {', '.join(task.splits)}")
     print("models:")
     for name in MODELS.names():
-        cls = MODELS.get(name)
-        doc = (cls.__doc__ or "").strip().splitlines()
-        print(f"  {name:<22} {doc[0] if doc else ''}")
+        print(f"  {name:<22} {MODELS.summary(name)}")
     return 0

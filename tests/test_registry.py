@@ -53,3 +53,37 @@ def test_entry_point_of_a_third_party_is_loaded_on_first_lookup(monkeypatch):
     from collections import OrderedDict
 
     assert reg.get("third") is OrderedDict
+
+
+def test_summary_reads_an_unloaded_entry_point_from_source(tmp_path, monkeypatch):
+    (tmp_path / "third_judge.py").write_text(
+        'raise RuntimeError("importing this module is what summary must avoid")\n'
+        'class Judge:\n    """A third-party judge: url=URL.\n\n    More detail."""\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ep = metadata.EntryPoint("third", "third_judge:Judge", "harness.models")
+    monkeypatch.setattr(metadata, "entry_points", lambda group: [ep])
+    reg = Registry("model", "harness.models")
+    assert reg.summary("third") == "A third-party judge: url=URL."
+    with pytest.raises(UsageError, match="unknown model 'nope'"):
+        reg.summary("nope")
+
+
+def test_summary_falls_back_to_loading_when_the_source_does_not_define_the_name(tmp_path, monkeypatch):
+    (tmp_path / "judge_impl.py").write_text('class Real:\n    """Defined elsewhere."""\n')
+    (tmp_path / "judge_api.py").write_text("from judge_impl import Real as Judge\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ep = metadata.EntryPoint("reexported", "judge_api:Judge", "harness.models")
+    monkeypatch.setattr(metadata, "entry_points", lambda group: [ep])
+    assert Registry("model", "harness.models").summary("reexported") == "Defined elsewhere."
+
+
+def test_harness_list_imports_no_model_dependencies():
+    import subprocess
+    import sys
+
+    code = ("import sys, contextlib, io\nfrom harness.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()) as out: rc = main(['list'])\n"
+            "assert rc == 0 and 'pickscore' in out.getvalue(), out.getvalue()\n"
+            "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
