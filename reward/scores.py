@@ -56,6 +56,7 @@ import aiohttp
 
 from harness.adapters import Adapter
 from harness.errors import UsageError
+from harness.jsonl import parse_jsonl
 from harness.records import PreparedRequest, Reply, Request
 from harness.registry import model
 
@@ -107,16 +108,9 @@ def read_rows(path: Path, raw: bytes) -> Iterator[tuple[str, dict[str, Any]]]:
             yield f"{path.name} line {reader.line_num}", {k.strip(): v for k, v in row.items()
                                                           if k is not None and v not in (None, "")}
         return
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path.name} line {lineno}"
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise UsageError(f"{where}: malformed JSON ({exc})") from None
-        if not isinstance(row, dict):
-            raise UsageError(f"{where}: expected a JSON object")
+    for _, where, row, problem in parse_jsonl(text.splitlines(), path.name):
+        if row is None:
+            raise UsageError(problem)
         yield where, row
 
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import random
 from dataclasses import dataclass
 from functools import lru_cache
@@ -40,6 +39,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Mapping, Sequence
 
 from harness.errors import UsageError
+from harness.jsonl import parse_jsonl
 from harness.records import Generation, Judgment, MediaKind, MediaRef, Part, Reply, Request, Sample
 from harness.registry import task
 from harness.task import Dataset, Parsed, ProtocolSpec, Scoring, Task, TaskConfig
@@ -127,16 +127,9 @@ class GenAIBench(Task):
                              f"{', '.join(self.spec.text_fields)}, vote_type, media paths)")
         raw = path.read_bytes()
         samples: list[Sample] = []
-        for lineno, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            where = f"{path.name} line {lineno}"
-            try:
-                row = json.loads(line)
-                if not isinstance(row, dict):
-                    raise ValueError("not a JSON object")
-            except ValueError as exc:
-                samples.append(Sample(f"line-{lineno}", len(samples), {}, problem=f"{where}: malformed JSON ({exc})"))
+        for lineno, where, row, problem in parse_jsonl(raw.decode("utf-8").splitlines(), path.name):
+            if row is None:
+                samples.append(Sample(f"line-{lineno}", len(samples), {}, problem=problem))
                 continue
             sample_id = str(row.get("idx", len(samples)))
             media = {}

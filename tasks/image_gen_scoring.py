@@ -32,6 +32,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from harness.errors import UsageError
+from harness.jsonl import JsonlRow, parse_jsonl
 from harness.records import Generation, Judgment, MediaRef, Reply, Request, Sample
 from harness.registry import task
 from harness.task import Dataset, Parsed, ProtocolSpec, Scoring, Task, TaskConfig
@@ -85,9 +86,8 @@ class ImageGenScoring(Task):
         raw = path.read_bytes()
         samples: list[Sample] = []
         seen: set[str] = set()
-        for lineno, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
-            if line.strip():
-                samples.append(self._sample(lineno, line, len(samples), cfg.data_dir, seen))
+        for parsed in parse_jsonl(raw.decode("utf-8").splitlines(), MANIFEST):
+            samples.append(self._sample(parsed, len(samples), cfg.data_dir, seen))
         prompts = {s.data.get("prompt_id") for s in samples if s.problem is None}
         info: dict[str, Any] = {"source": "local", "path": str(cfg.data_dir.resolve()),
                                 "data_sha256": hashlib.sha256(raw).hexdigest(), "prompt_set": self.prompt_set,
@@ -101,14 +101,10 @@ class ImageGenScoring(Task):
                 info["generation"] = f"unreadable {GENERATION_INFO}"
         return Dataset(samples, info)
 
-    def _sample(self, lineno: int, line: str, index: int, root: Path, seen: set[str]) -> Sample:
-        where = f"{MANIFEST} line {lineno}"
-        try:
-            row = json.loads(line)
-            if not isinstance(row, dict):
-                raise ValueError("not a JSON object")
-        except ValueError as exc:
-            return Sample(f"line-{lineno}", index, {}, problem=f"{where}: malformed JSON ({exc})")
+    def _sample(self, parsed: JsonlRow, index: int, root: Path, seen: set[str]) -> Sample:
+        lineno, where, row, problem = parsed
+        if row is None:
+            return Sample(f"line-{lineno}", index, {}, problem=problem)
         if not all(isinstance(row.get(k), str) for k in ("prompt", "path")) or row.get("id") is None:
             return Sample(f"line-{lineno}", index, {}, problem=f"{where}: needs 'id', 'prompt' and 'path'")
         sample_id = Path(row["path"]).stem

@@ -21,12 +21,12 @@ better", ...); a reply naming both or neither is invalid and wrong. Metric: `acc
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Sequence
 
 
 from harness.errors import UsageError
+from harness.jsonl import parse_jsonl
 from harness.records import Generation, Judgment, MediaRef, Reply, Request, Sample
 from harness.registry import task
 from harness.task import Dataset, Parsed, ProtocolSpec, Scoring, Task, TaskConfig
@@ -62,16 +62,9 @@ class ShareGPTVideoPairs(Task):
         raw = path.read_bytes()
         samples: list[Sample] = []
         seen: set[str] = set()
-        for lineno, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            where = f"{FILE_NAME} line {lineno}"
-            try:
-                row = json.loads(line)
-                if not isinstance(row, dict):
-                    raise ValueError("not a JSON object")
-            except ValueError as exc:
-                samples.append(Sample(f"line-{lineno}", len(samples), {}, problem=f"{where}: malformed JSON ({exc})"))
+        for lineno, where, row, problem in parse_jsonl(raw.decode("utf-8").splitlines(), FILE_NAME):
+            if row is None:
+                samples.append(Sample(f"line-{lineno}", len(samples), {}, problem=problem))
                 continue
             sample_id = str(row.get("id") or f"line-{lineno}")
             if sample_id in seen:

@@ -31,6 +31,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from harness.errors import UsageError
+from harness.jsonl import parse_jsonl
 from harness.metrics import grouped_accuracy
 from harness.records import Generation, Judgment, MediaRef, Reply, Request, Sample
 from harness.registry import task
@@ -262,16 +263,9 @@ def _load_local(data_dir: Path) -> Dataset:
     rows: list[dict[str, Any] | None] = []
     lines: list[int] = []
     parse_errors: dict[int, str] = {}
-    for lineno, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            if not isinstance(row, dict):
-                raise ValueError("not a JSON object")
-        except ValueError as exc:
-            parse_errors[len(rows)] = f"{path.name} line {lineno}: malformed JSON ({exc})"
-            row = None
+    for lineno, _, row, problem in parse_jsonl(raw.decode("utf-8").splitlines(), path.name):
+        if problem:
+            parse_errors[len(rows)] = problem
         rows.append(row)
         lines.append(lineno)
     if not rows:
