@@ -30,6 +30,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from harness.errors import UsageError
+from harness.metrics import bootstrap_ci
 from harness.records import Judgment
 from harness.registry import TASKS
 from harness.store import atomic_write_json, json_safe
@@ -187,26 +188,12 @@ def paired_bootstrap(base: Scoring, cand: Scoring, base_rows: np.ndarray, cand_r
     index draw serves both runs, so each replicate compares the two judges on the same items; replicates
     where a metric is undefined (NaN) are skipped for that metric.
     """
-    n = base_rows.size
-    if n == 0:
-        return {}
-    rng = np.random.default_rng(seed)
-    reps: dict[str, list[float]] = {}
-    for _ in range(resamples):
-        idx = rng.integers(0, n, size=n)
+    def difference(idx: np.ndarray) -> dict[str, float]:
         b_vals = base.compute(base_rows[idx])
         c_vals = cand.compute(cand_rows[idx])
-        for name, value in c_vals.items():
-            if name in b_vals:
-                reps.setdefault(name, []).append(float(value) - float(b_vals[name]))
-    tail = (1.0 - level) / 2.0
-    out: dict[str, tuple[float, float]] = {}
-    for name, values in reps.items():
-        arr = np.asarray(values, dtype=float)
-        arr = arr[~np.isnan(arr)]
-        if arr.size:
-            out[name] = (float(np.quantile(arr, tail)), float(np.quantile(arr, 1.0 - tail)))
-    return out
+        return {name: float(value) - float(b_vals[name]) for name, value in c_vals.items() if name in b_vals}
+
+    return bootstrap_ci(difference, base_rows.size, resamples=resamples, seed=seed, level=level)
 
 
 def discordant(base: Scoring, cand: Scoring, metric: str, base_rows: np.ndarray,
