@@ -26,7 +26,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .errors import MediaError
 from .records import LoadedMedia, MediaRef
-from .video import check_resize, load_video, to_png
+from .video import check_resize, load_video, read_media_bytes, to_png
 
 _MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif",
          "BMP": "image/bmp", "TIFF": "image/tiff"}
@@ -46,29 +46,12 @@ def load_media(ref: MediaRef) -> LoadedMedia:
     resize = check_resize(ref.label, ref.resize)
     if ref.path is not None and resize is None:
         return _load_image_file(ref)
-    data = _read_image_bytes(ref)
+    data = read_media_bytes(ref)
     if resize is not None:
         png = _resized_png(data, ref.label, resize)
         return LoadedMedia(ref.kind, ref.label, hashlib.sha256(png).hexdigest(), png, "image/png")
     sha, mime = _check_image(data, ref.label)
     return LoadedMedia(ref.kind, ref.label, sha, data, mime)
-
-
-def _read_image_bytes(ref: MediaRef) -> bytes:
-    if ref.path is not None:
-        path = Path(ref.path)
-        try:
-            return path.read_bytes()
-        except FileNotFoundError:
-            raise MediaError(f"{ref.label}: image file not found ({path})") from None
-        except OSError as exc:
-            raise MediaError(f"{ref.label}: cannot read image file {path}: {exc.strerror or exc}") from None
-    if ref.loader is not None:
-        try:
-            return ref.loader()
-        except Exception as exc:  # a dataset row whose image cannot be fetched
-            raise MediaError(f"{ref.label}: cannot read image: {exc}") from None
-    raise MediaError(f"{ref.label}: no path and no data for this image")
 
 
 def _load_image_file(ref: MediaRef) -> LoadedMedia:

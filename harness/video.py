@@ -160,7 +160,7 @@ def load_video(ref: MediaRef) -> LoadedMedia:
     """Read, sample and convert a video (see the module docstring); frames come from the disk cache
     when an entry for this content and sampling exists."""
     n, rule, resize = _check_params(ref)
-    data = _read_bytes(ref)
+    data = read_media_bytes(ref)
     if not data:
         raise MediaError(f"{ref.label}: video is empty (0 bytes)")
     params = {"video": hashlib.sha256(data).hexdigest(), "frames": n, "sampling": rule,
@@ -197,21 +197,24 @@ def _check_params(ref: MediaRef) -> tuple[int, str, tuple[int, int] | None]:
     return n, ref.sampling, check_resize(ref.label, ref.resize)
 
 
-def _read_bytes(ref: MediaRef) -> bytes:
+def read_media_bytes(ref: MediaRef) -> bytes:
+    """The raw bytes of an image or a video, from its path or its loader; every failure is a MediaError
+    naming the sample's media label, so the run records it against that sample and goes on."""
+    what = ref.kind
     if ref.path is not None:
         path = Path(ref.path)
         try:
             return path.read_bytes()
         except FileNotFoundError:
-            raise MediaError(f"{ref.label}: video file not found ({path})") from None
+            raise MediaError(f"{ref.label}: {what} file not found ({path})") from None
         except OSError as exc:
-            raise MediaError(f"{ref.label}: cannot read video file {path}: {exc.strerror or exc}") from None
+            raise MediaError(f"{ref.label}: cannot read {what} file {path}: {exc.strerror or exc}") from None
     if ref.loader is not None:
         try:
             return ref.loader()
-        except Exception as exc:  # a dataset row whose video cannot be fetched
-            raise MediaError(f"{ref.label}: cannot read video: {exc}") from None
-    raise MediaError(f"{ref.label}: no path and no data for this video")
+        except Exception as exc:  # a dataset row whose media cannot be fetched
+            raise MediaError(f"{ref.label}: cannot read {what}: {exc}") from None
+    raise MediaError(f"{ref.label}: no path and no data for this {what}")
 
 
 def _as_loaded(label: str, video_sha: str, sampled: _Sampled) -> LoadedMedia:
