@@ -90,14 +90,12 @@ def preference_rows(config: DPOConfig) -> Iterator[dict[str, Any]]:
 
 
 def build_dataset(config: DPOConfig):
-    from datasets import Dataset, Features, Image, List, Value
+    from reward.train import chat_dataset
 
-    message = List({"role": Value("string"), "content": List({"type": Value("string"), "text": Value("string")})})
-    features = Features({"images": List(Image()), "prompt": message, "chosen": message, "rejected": message})
     rows = list(preference_rows(config))
     if not rows:
         raise UsageError(f"the preference datasets {config.data} hold no pairs")
-    return Dataset.from_list(rows, features=features)
+    return chat_dataset(rows, ("prompt", "chosen", "rejected"))
 
 
 def train(config: DPOConfig) -> Path:

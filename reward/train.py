@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from harness.config import load_yaml_config, resume_point
 from harness.jsonl import read_jsonl
@@ -108,15 +108,21 @@ def training_rows(config: TrainConfig) -> Iterator[dict[str, Any]]:
                    "completion": [{"role": "assistant", "content": [{"type": "text", "text": record["answer"]}]}]}
 
 
-def build_dataset(config: TrainConfig):
+def chat_dataset(rows: list[dict], turns: Sequence[str]):
+    """A `datasets.Dataset` of image lists plus conversational columns (`turns`), the layout TRL's VLM
+    trainers read; explicit features so an empty image list or text-only content keeps its type."""
     from datasets import Dataset, Features, Image, List, Value
 
     message = List({"role": Value("string"), "content": List({"type": Value("string"), "text": Value("string")})})
-    features = Features({"images": List(Image()), "prompt": message, "completion": message})
+    features = Features({"images": List(Image()), **{turn: message for turn in turns}})
+    return Dataset.from_list(rows, features=features)
+
+
+def build_dataset(config: TrainConfig):
     rows = list(training_rows(config))
     if not rows:
         raise UsageError(f"the datasets {config.data} hold no records")
-    return Dataset.from_list(rows, features=features)
+    return chat_dataset(rows, ("prompt", "completion"))
 
 
 # ---- training ----------------------------------------------------------------------------------------
