@@ -107,10 +107,15 @@ class Task(ABC):
         if not scorer and protocol == self.scorer_protocol:
             raise UsageError(f"protocol {protocol!r} of task {self.name!r} is for scalar scorers; "
                              f"the model given is a generative judge")
+        return TaskConfig(protocol=protocol, seed=seed, split=self.resolve_split(split), data_dir=data_dir,
+                          scorer=scorer)
+
+    def resolve_split(self, split: str | None) -> str:
+        """`split`, or the first one when none is given; an unknown name is an error listing the valid ones."""
         split = split or self.splits[0]
         if split not in self.splits:
             raise UsageError(f"task {self.name!r} has no split {did_you_mean(split, list(self.splits))}")
-        return TaskConfig(protocol=protocol, seed=seed, split=split, data_dir=data_dir, scorer=scorer)
+        return split
 
     @abstractmethod
     def load(self, cfg: TaskConfig) -> Dataset: ...

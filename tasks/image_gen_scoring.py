@@ -71,10 +71,8 @@ class ImageGenScoring(Task):
         if protocol not in self.protocols:
             raise UsageError(f"task {self.name!r} has no protocol {protocol!r}; valid: {', '.join(self.protocols)} "
                              f"(the scale of the scorer)")
-        split = split or self.splits[0]
-        if split not in self.splits:
-            raise UsageError(f"task {self.name!r} has no split {split!r}")
-        return TaskConfig(protocol=protocol, seed=seed, split=split, data_dir=data_dir, scorer=True)
+        return TaskConfig(protocol=protocol, seed=seed, split=self.resolve_split(split), data_dir=data_dir,
+                          scorer=True)
 
     def load(self, cfg: TaskConfig) -> Dataset:
         if cfg.data_dir is None:

@@ -475,3 +475,14 @@ def test_generate_command_line(tmp_path, capsys, registered):
     assert (info["policy"], info["n"], info["seed"], info["naming"]) == ("stub-image-test", 1, 7, "index")
     assert read_jsonl(out / "manifest.jsonl") == [{"id": "p-0000", "prompt": "a red cube", "path": "p-0000_0.png",
                                                    "seed": 7, "index": 0}]
+
+
+def test_image_generation_scoring_config_checks_scorer_protocol_and_split():
+    from tasks.image_gen_scoring import PartiPromptsGen
+
+    task = PartiPromptsGen()
+    assert task.config(None, 0, None, None, scorer=True).split == "test"
+    with pytest.raises(UsageError, match="has no protocol 'clip'"):
+        task.config("clip", 0, None, None, scorer=True)
+    with pytest.raises(UsageError, match="has no split 'tset'; valid names: test"):
+        task.config("pickscore", 0, "tset", None, scorer=True)
