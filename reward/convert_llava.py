@@ -31,7 +31,7 @@ Tokenizer and processor: `<image>` and `<video>` are added as special tokens to 
 ids become `image_token_index` / `video_token_index`. The image processor is SigLIP's (square resize to the
 tower's image size, mean/std 0.5, bicubic) plus the anyres grid; the chat template renders conv template
 `qwen_1_5` of the paper's scripts: the default system prompt "You are a helpful assistant." when the messages
-bring none, then per message `<|im_start|>role\\n`, `<image>\\n` per image, the text, `<|im_end|>\\n`.
+bring none, then per message `<|im_start|>role\\n`, its items in order (`<image>\\n` for an image, a text as is), `<|im_end|>\\n`.
 
 Differences from transformers' `convert_llava_onevision_weights_to_hf.py` (used only as a guide):
 - Key mapping: an ordered prefix map to the transformers 5 layout (`model.language_model.*`, `lm_head.*`,
@@ -122,13 +122,16 @@ EMBEDDING_ROW_MULTIPLE = 64
 IMAGE_TOKEN, VIDEO_TOKEN = "<image>", "<video>"
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 
-# conv template qwen_1_5 of LLaVA-NeXT as the paper's scripts use it: images first, then the text.
+# conv template qwen_1_5 of LLaVA-NeXT (llava/conversation.py, SeparatorStyle.CHATML) around the prompt string the
+# paper's scripts build: each image is `<image>\n` at its place in the prompt (the scripts write "<image>\n" + text,
+# or one "<image>\n" per frame, and a VL-RewardBench POVID query brings its own "<image>\n" mid-prompt), so content
+# items render in their order.
 QWEN_1_5_CHAT_TEMPLATE = (
     "{% if messages[0]['role'] != 'system' %}<|im_start|>system\n" + DEFAULT_SYSTEM_PROMPT + "<|im_end|>\n{% endif %}"
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
     "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
-    "{% for c in message['content'] if c['type'] == 'image' %}<image>\n{% endfor %}"
-    "{% for c in message['content'] if c['type'] == 'text' %}{{ c['text'] }}{% endfor %}"
+    "{% for c in message['content'] %}{% if c['type'] == 'image' %}<image>\n"
+    "{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}"
     "{% endif %}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 

@@ -16,18 +16,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import os
 from dataclasses import replace
 from typing import Any, Callable, Iterable, Iterator, Sequence
-
-from PIL import Image
 
 from harness.adapters import Adapter
 from harness.records import Generation, LoadedMedia, MediaRef, Part, PreparedRequest, Reply, Request
 from harness.registry import model
 
-from .hf_loading import load_vlm
+from .hf_inputs import EncodedPrompt, builder_for
+from .hf_loading import load_vlm, processor_identity
 
 LOOKAHEAD = 4  # batches buffered and sorted by prompt length before generation
 
@@ -51,6 +49,7 @@ class HFAdapter(Adapter):
                                trust_remote_code=trust_remote_code)
         self.model = self.loaded.model
         self.processor = self.loaded.processor
+        self.inputs = builder_for(self.loaded.model_type, self.processor, self.model.config)
         self.batch_size = max(1, batch_size)
         self.max_new_tokens = max_new_tokens
         self.batches_split = 0  # how often a failed batch was split (reported by tests and benchmarks)
@@ -70,12 +69,17 @@ class HFAdapter(Adapter):
         self.torch = torch
         self.loaded = LoadedVLM(model.eval(), processor, model.config.model_type, f"in-memory:{name}")
         self.model, self.processor = model, processor
+        self.inputs = builder_for(model.config.model_type, processor, model.config)
         self.batch_size, self.max_new_tokens, self.batches_split = max(1, batch_size), max_new_tokens, 0
         return self
 
     def identity(self) -> dict[str, Any]:
+        """The checkpoint, and how its pixels are made: the image processor's class, backend (PIL or
+        torchvision, which transformers 5 picks by what is installed) and a hash of its configuration,
+        so a run with another backend or processor config never reuses these judgments."""
         return {"model": self.args["pretrained"], "revision": self.loaded.revision,
-                "model_type": self.loaded.model_type, "dtype": str(self.model.dtype)}
+                "model_type": self.loaded.model_type, "dtype": str(self.model.dtype),
+                **processor_identity(self.processor)}
 
     def generation_for(self, requested: Generation) -> Generation:
         if self.max_new_tokens is not None and requested.max_new_tokens > self.max_new_tokens:
@@ -115,27 +119,19 @@ class HFAdapter(Adapter):
             middle = len(batch) // 2
             return self._run(batch[:middle]) + self._run(batch[middle:])
 
+    def encode(self, prepared: PreparedRequest) -> EncodedPrompt:
+        """The model inputs of one request (token ids, placeholder counts, pixel shapes): what `harness
+        inspect` shows and what `generate_batch` feeds the model."""
+        return self.inputs.encode(prepared)
+
     def generate_batch(self, batch: Sequence[PreparedRequest]) -> list[Reply]:
         torch = self.torch
         import time
 
         start = time.perf_counter()
-        texts, images = [], []
-        for prepared in batch:
-            content: list[dict[str, Any]] = []
-            for part in prepared.parts():  # a video arrives as its frames, each an image
-                if isinstance(part, str):
-                    content.append({"type": "text", "text": part})
-                else:
-                    images.append(Image.open(io.BytesIO(part.data)).convert("RGB"))
-                    content.append({"type": "image"})
-            texts.append(self.processor.apply_chat_template([{"role": "user", "content": content}],
-                                                            add_generation_prompt=True, tokenize=False))
-        inputs = self.processor(images=images or None, text=texts, padding=True, return_tensors="pt")
-        inputs = inputs.to(self.model.device)
-        for key in ("pixel_values", "pixel_values_videos"):
-            if key in inputs and inputs[key].is_floating_point():
-                inputs[key] = inputs[key].to(self.model.dtype)
+        encoded = [self.inputs.encode(p) for p in batch]
+        with torch.inference_mode():
+            inputs = self.inputs.collate(encoded, self.model)
         gen = self.generation_for(batch[0].request.generation)
         options: dict[str, Any] = {"max_new_tokens": gen.max_new_tokens, "do_sample": gen.temperature > 0,
                                    "pad_token_id": self.processor.tokenizer.pad_token_id}
@@ -154,13 +150,15 @@ class HFAdapter(Adapter):
         decoded = self.processor.batch_decode(new_tokens, skip_special_tokens=True)
         eos = self.model.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos]) | {self.processor.tokenizer.pad_token_id}
-        prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
         elapsed = (time.perf_counter() - start) / len(batch)
         replies = []
         for i, prepared in enumerate(batch):
             completion = sum(1 for t in new_tokens[i].tolist() if t not in eos_ids)
+            seen = encoded[i].summary()
             replies.append(Reply(prepared.key, text=decoded[i], latency_s=elapsed,
-                                 usage={"prompt_tokens": int(prompt_tokens[i]), "completion_tokens": completion}))
+                                 usage={"prompt_tokens": seen["prompt_tokens"], "completion_tokens": completion,
+                                        "media_tokens": seen["media_tokens"], "images_sent": seen["images_sent"],
+                                        "frames_sent": seen["frames_sent"]}))
         return replies
 
     def close(self) -> None:

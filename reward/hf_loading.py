@@ -63,6 +63,19 @@ class LoadedVLM:
     revision: str | None  # hub commit, or a fingerprint of local weights
 
 
+def processor_identity(processor: Any) -> dict[str, Any]:
+    """Image processor class, backend and a hash of its configuration (part of the judge's identity)."""
+    import hashlib
+
+    image_processor = processor.image_processor
+    name = type(image_processor).__name__
+    bases = [c.__name__ for c in type(image_processor).__mro__]
+    backend = "pil" if "PilBackend" in bases else "torchvision" if "TorchvisionBackend" in bases else "other"
+    config = json.dumps(image_processor.to_dict(), sort_keys=True, default=str)
+    return {"image_processor": name, "image_backend": backend,
+            "image_processor_sha256": hashlib.sha256(config.encode()).hexdigest()[:16]}
+
+
 def checkpoint_fingerprint(path: Path) -> str | None:
     """Cheap identity of local weights: names, sizes and mtimes of the weight files (for the cache key)."""
     import hashlib

@@ -9,14 +9,21 @@ Protocols (all greedy decoding):
   prefix rule) -> general 183 / hallucination 749 / reasoning 318; the answer order is decided per
   sample from (seed, sample id), so a subset or `--limit` keeps each item's order and about half are
   swapped; a robust verdict parser; a reply naming both answers or neither is invalid and counts as
-  wrong (reported in `n_invalid`).
+  wrong (reported in `n_invalid`). A POVID query's LLaVA-format `<image>` marker is removed (the image
+  is already in the prompt; a named deviation).
 - `official`: the benchmark's prompt (image after the text) and `cal.py` regex; items whose reply the
-  regex cannot parse leave the denominators, as `cal.py` does.
+  regex cannot parse leave the denominators, as `cal.py` does. `"<image>\n"` is removed from the filled
+  prompt as `inference_hf.py` does (so the 19 POVID queries ending in `"\n<image>"` keep it, as text).
 - `unifiedreward`: the paper script `test_llava_vlrewardbench.py`, bugs included, for like-for-like
   comparison with Table 3: `random.seed(seed)` (the script's 0 by default) then one
   `random.choices([True, False])[0]` per item in dataset order (True keeps the dataset's order); correct
   iff the gold phrase is a substring of the reply; the script's id-prefix categories, which send the
-  448 POVID items (`hallucination_pair-*`) to "general" (631 / 301 / 318).
+  448 POVID items (`hallucination_pair-*`) to "general" (631 / 301 / 318); a POVID query's `<image>`
+  marker stays where it is and becomes a second slot of the same image, which is what LLaVA-NeXT feeds
+  for the script's second `<image>` token (the IndexError fallback of `prepare_inputs_labels_for_multimodal`).
+
+Dataset text is text everywhere else: a query or response containing a judge's special tokens never adds
+or moves a media placeholder (`reward.hf_inputs` tokenizes dataset text with special tokens split).
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from harness.records import Generation, Judgment, MediaRef, Reply, Request, Samp
 from harness.registry import task
 from harness.task import Dataset, Parsed, ProtocolSpec, Scoring, Task, TaskConfig
 
-from .templates import load_template, render
+from .templates import IMAGE_SLOT, load_template, render
 from .verdicts import robust_pairwise_choice, vlrewardbench_official_choice
 
 HF_DATASET = "MMInstruction/VL-RewardBench"
@@ -53,6 +60,13 @@ FOLDER_CATEGORY = {
 }
 
 STRICT_GENERATION = Generation(max_new_tokens=4096)
+#: 429 of the 448 POVID queries start with this LLaVA-format media marker, 19 end with "\n<image>" (see `requests`).
+POVID_MARKER = "<image>\n"
+
+
+def without_media_markers(query: str) -> str:
+    """A POVID query without its LLaVA-format `<image>` marker (leading "<image>\n" or trailing "\n<image>")."""
+    return query.replace("<image>\n", "").replace("\n<image>", "").replace("<image>", "")
 OFFICIAL_GENERATION = Generation(max_new_tokens=2048)
 
 
@@ -106,7 +120,9 @@ PROTOCOLS = {
         "invalid replies count as wrong",
         deviations=("answer order from (seed, id) instead of the paper script's global random stream",
                     "categories from the image folder (general 183 / hallucination 749 / reasoning 318), "
-                    "not the paper script's id-prefix bug")),
+                    "not the paper script's id-prefix bug",
+                    "the LLaVA-format <image> marker of the 448 POVID queries is removed (the paper script keeps "
+                    "it: a second copy of the image)")),
     "official": ProtocolSpec(
         "official", "1",
         "VL-RewardBench prompt and cal.py regex; unparsed replies leave the denominators",
@@ -144,12 +160,22 @@ class VLRewardBench(Task):
         # Position (1 or 2) at which the better response is shown.
         gold = 1 if (d["better"] == 0) != swapped else 2
         if cfg.protocol == "official":
-            parts = render(load_template("vlrewardbench_official.txt"),
-                           {"query": d["query"], "answer1": first, "answer2": second}, sample.media)
+            # inference_hf.py: `question = question.replace("<image>\n", "")` on the filled prompt, image after it.
+            text = load_template("vlrewardbench_official.txt").format(query=d["query"], answer1=first, answer2=second)
+            parts = (text.replace(POVID_MARKER, ""), *sample.media)
             generation = OFFICIAL_GENERATION
-        else:
+        elif cfg.protocol == "unifiedreward":
+            # The paper's LLaVA script keeps a POVID query's "<image>\n": LLaVA-NeXT gets two image tokens for one
+            # image and feeds that image's features again for the second (llava_arch.py's IndexError fallback).
+            # Reproduced as a second slot of the same image where the query has it.
+            template = load_template("vlrewardbench_unifiedreward.txt").replace(
+                "{Query}", d["query"].replace("{", "{{").replace("}", "}}"))
+            slots = template.count(IMAGE_SLOT)
+            parts = render(template, {"R1": first, "R2": second}, sample.media * slots)
+            generation = STRICT_GENERATION
+        else:  # strict: the query's LLaVA-format marker is not question text; the image is in the prompt already
             parts = render(load_template("vlrewardbench_unifiedreward.txt"),
-                           {"Query": d["query"], "R1": first, "R2": second}, sample.media)
+                           {"Query": without_media_markers(d["query"]), "R1": first, "R2": second}, sample.media)
             generation = STRICT_GENERATION
         return [Request(key=sample.id, sample_id=sample.id, parts=parts, generation=generation,
                         meta={"gold": gold, "swapped": swapped})]
@@ -228,8 +254,8 @@ def _sample(row_id: str, index: int, fields: dict[str, Any] | None, problem: str
     if fields is None:
         return Sample(row_id, index, {}, (), problem=problem)
     fields["category"] = category
-    fields["script_category"] = FOLDER_CATEGORY[source_from_id(row_id, povid_fix=False)]
-    fields["source_id"] = row_id.split("#")[0]
+    fields["source_id"] = row_id.split("#")[0]  # the benchmark's id: the scripts' categories read it
+    fields["script_category"] = FOLDER_CATEGORY[source_from_id(fields["source_id"], povid_fix=False)]
     return Sample(row_id, index, fields, media)
 
 
@@ -315,7 +341,7 @@ def _load_hub(split: str) -> Dataset:
         image = row.get("image") or {}
         data = image.get("bytes") if isinstance(image, dict) else None
         media = (MediaRef("image", f"{HF_DATASET}:{row_id}:image", loader=(lambda b=data: b or b"")),)
-        category = FOLDER_CATEGORY[source_from_id(row_id, povid_fix=True)]
+        category = FOLDER_CATEGORY[source_from_id(row_id.split("#")[0], povid_fix=True)]
         if problem:
             problem = f"{HF_DATASET} row {index} (id {row_id}): {problem}"
         samples.append(_sample(row_id, index, fields, problem, category, media))

@@ -47,7 +47,8 @@ N_ORIGINAL = 318  # tokens of O: 3 specials + 315 BPE tokens
 PERM = torch.tensor([0, 1, 2, *range(5, 320), 3, 4])  # converted id -> tiny (T) id
 TOWER = "tiny-org/siglip-tiny-test"  # not in VISION_HEADS
 VISION_HEADS = 4  # tiny_llava_onevision's SigLIP
-MESSAGES = [{"role": "user", "content": [{"type": "text", "text": "Which answer is better?"}, {"type": "image"}]}]
+# Items render in their order (the scripts' prompt string is "<image>\n" + text).
+MESSAGES = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Which answer is better?"}]}]
 EXPECTED_PROMPT = ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
                    "<|im_start|>user\n<image>\nWhich answer is better?<|im_end|>\n<|im_start|>assistant\n")
 

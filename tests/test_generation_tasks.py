@@ -77,10 +77,11 @@ def test_unifiedreward_image_prompt_is_the_script_text_with_512px_images(tmp_pat
     cfg = task.config("unifiedreward", 0, "test_v1", data)
     request = task.requests(task.load(cfg).samples[0], cfg)[0]
     first, gap, second, text = request.parts
-    assert isinstance(first, MediaRef) and isinstance(second, MediaRef) and gap == "\n "
+    # A slot is "<image>\n" (the newline is rendered by the judge's chat template, not sent as text).
+    assert isinstance(first, MediaRef) and isinstance(second, MediaRef) and gap == " "
     assert first.resize == second.resize == (512, 512) and first.label == "img/0_left.png"
     template = load_template("genai_image_unifiedreward.txt")
-    assert "<image>" + gap + "<image>" + text == template.format(prompt="a cat number 0")
+    assert "<image>\n" + gap + "<image>\n" + text == template.format(prompt="a cat number 0")
 
 
 def test_strict_swaps_about_half_and_reads_three_way_verdicts(tmp_path):

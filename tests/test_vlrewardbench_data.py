@@ -98,10 +98,11 @@ def test_prompts_are_the_verbatim_templates(vlrb_dir):
     task, cfg, data = load(vlrb_dir, "unifiedreward")
     sample = data.samples[0]
     request = task.requests(sample, cfg)[0]
-    # The image slot comes first and the text after it is the template filled in, byte for byte.
+    # The image slot ("<image>\n", its newline written by the judge's chat template) comes first and the text
+    # after it is the template filled in, byte for byte.
     assert isinstance(request.parts[0], MediaRef)
     r1, r2 = (sample.data["responses"] if not request.meta["swapped"] else sample.data["responses"][::-1])
-    assert "<image>" + request.text == ur.format(Query=sample.data["query"], R1=r1, R2=r2)
+    assert "<image>\n" + request.text == ur.format(Query=sample.data["query"], R1=r1, R2=r2)
 
     task, cfg, _ = load(vlrb_dir, "official")
     request = task.requests(sample, cfg)[0]
