@@ -79,6 +79,11 @@ class Adapter(ABC):
         """Everything that changes the judge's answers besides the prompt and generation settings:
         model id, revision or weight fingerprint, adapter-specific switches. Part of the cache key."""
 
+    def family(self) -> str | None:
+        """The authors' script family of this judge ("llava", "qwen"), when known: protocols that reproduce
+        per-family scripts (`Task.family_protocols`) follow it. None for judges of no known family."""
+        return None
+
     def generation_for(self, requested: Generation) -> Generation:
         """The settings this adapter will actually use for a request (e.g. a `max_new_tokens` cap given
         in --model-args). The cache keys on these, so a capped run never reuses uncapped answers."""

@@ -23,7 +23,7 @@ class MediaRef:
     wants it prepared is part of the reference: `resize` (width, height) for images and frames, and for
     videos the number of `frames` and the `sampling` rule that picks them ("linspace": evenly spaced
     over the whole video including both ends, as the UnifiedReward scripts; "arange": GenAI-Bench's
-    `np.arange(0, n, n / frames)`).
+    `np.arange(0, n, n / frames)`; "qwen-fps2": 2 frames a second as qwen_vl_utils, `frames` being the cap).
     """
 
     kind: MediaKind
@@ -103,6 +103,8 @@ class LoadedMedia:
     data: bytes
     mime: str
     frames: tuple["LoadedMedia", ...] = ()
+    #: A video's sampled frames per second (frame count / duration in frames * the stream's rate), if known.
+    fps: float | None = None
 
     def images(self) -> tuple["LoadedMedia", ...]:
         """What a model sees: the image itself, or a video's frames in order."""

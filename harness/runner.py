@@ -95,6 +95,7 @@ def run(opts: RunOptions, adapter: Adapter | None = None) -> RunOutcome:
     # Names and protocols are checked before the (possibly heavy) adapter is built.
     resolved = resolve_tasks(opts, adapter.kind if adapter is not None else MODELS.get(opts.model).kind)
     adapter = build_adapter(opts, adapter)
+    resolved = [(t, t.for_family(c, adapter.family())) for t, c in resolved]
     config = {
         "tasks": {t.name: {"protocol": c.protocol, "split": c.split} for t, c in resolved},
         "model": {"name": adapter.name, "args": adapter.describe()["args"]},
@@ -233,7 +234,12 @@ def _judge_task(task: Task, cfg: TaskConfig, dataset: Dataset, done: Mapping[str
             try:
                 if sample.problem is not None:
                     raise SampleError(sample.problem, stage="load")
-                add(sample.id, task.requests(sample, cfg), requests)
+                asked = task.requests(sample, cfg)
+                if not asked:  # the protocol does not ask the judge about this sample (e.g. a skipped tie)
+                    _record(log, _finish(task, cfg, sample, [], position), opts)
+                    bar.update(1)
+                    continue
+                add(sample.id, asked, requests)
             except SampleError as exc:
                 _record(log, Judgment(sample.id, "error", reason=exc.reason, stage=exc.stage), opts)
                 bar.update(1)
@@ -270,7 +276,7 @@ def _finish(task: Task, cfg: TaskConfig, sample: Sample, exchanges: list[Exchang
             position: Mapping[str, int]) -> Judgment:
     exchanges.sort(key=lambda e: position[e.request.key])  # replies may arrive in any order
     replies = tuple({"key": e.request.key, **e.reply.as_dict()} for e in exchanges)
-    prompt_hash = exchanges[0].prompt_hash if len(exchanges) == 1 else (
+    prompt_hash = None if not exchanges else exchanges[0].prompt_hash if len(exchanges) == 1 else (
         sha256_text("".join(e.prompt_hash or "" for e in exchanges)))
     failed = next((e for e in exchanges if not e.reply.ok), None)
     if failed is not None:
@@ -309,8 +315,11 @@ def _score_task(task: Task, cfg: TaskConfig, dataset: Dataset, store: RunStore, 
     metrics = scoring.point()
     ci = bootstrap_ci(scoring.compute, scoring.n, resamples=opts.bootstrap_resamples, seed=opts.seed)
     spec = task.protocols[cfg.protocol]
+    family = {"protocol_requested": cfg.requested_protocol, "protocol_chosen_for": f"{cfg.family} judge family"} \
+        if cfg.requested_protocol else {}
     return {
         "protocol": cfg.protocol,
+        **family,
         "protocol_version": spec.version,
         "protocol_deviations": list(spec.deviations),
         "task_version": task.version,

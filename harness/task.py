@@ -12,7 +12,7 @@ task: the four functions read `cfg.protocol` where the protocols differ.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Sequence
 
@@ -40,6 +40,10 @@ class TaskConfig:
     data_dir: Path | None = None
     #: True when the adapter is a scalar scorer: requests are one candidate each, replies are numbers.
     scorer: bool = False
+    #: The protocol asked for, when the judge's family chose another (see `Task.family_protocols`).
+    requested_protocol: str | None = None
+    #: The judge's script family ("llava", "qwen") when the adapter knows it.
+    family: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,16 @@ class Task(ABC):
     #: The protocol used when a scalar scorer judges the task (None: the task needs a generative judge).
     scorer_protocol: ClassVar[str | None] = None
     splits: ClassVar[tuple[str, ...]] = ("test",)
+    #: judge family -> {asked protocol: protocol run}: where the authors wrote one script per checkpoint
+    #: family (LLaVA and Qwen), `unifiedreward` with a Qwen-family judge runs the Qwen script's protocol.
+    family_protocols: ClassVar[Mapping[str, Mapping[str, str]]] = {}
+
+    def for_family(self, cfg: TaskConfig, family: str | None) -> TaskConfig:
+        """`cfg` for a judge of `family`: the family's protocol where the task has one (recorded)."""
+        chosen = self.family_protocols.get(family or "", {}).get(cfg.protocol)
+        if chosen is None:
+            return replace(cfg, family=family)
+        return replace(cfg, protocol=chosen, requested_protocol=cfg.protocol, family=family)
 
     def config(self, protocol: str | None, seed: int, split: str | None, data_dir: Path | None,
                scorer: bool = False) -> TaskConfig:

@@ -62,6 +62,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -79,10 +80,10 @@ from .cache import default_cache_path
 from .errors import MediaError
 from .records import LoadedMedia, MediaRef, canonical_json, sha256_text
 
-SAMPLING_RULES = ("linspace", "arange")
+SAMPLING_RULES = ("linspace", "arange", "qwen-fps2")
 FRAME_CACHE_ENV = "HARNESS_FRAME_CACHE"
 #: Bumped when what is stored for a key changes (frame conversion, file layout), so old entries miss.
-FRAME_CACHE_VERSION = 1
+FRAME_CACHE_VERSION = 2  # 2: entries record the video's frame rate
 
 #: How far the decoded frames may end before a declared duration: rounding, never a whole frame.
 _DURATION_SLACK_FRAMES = 0.5
@@ -93,15 +94,38 @@ _locks = tuple(threading.Lock() for _ in range(64))
 
 # ---- sampling -------------------------------------------------------------------------------------------
 
-def sample_indices(total: int, n: int, rule: str) -> list[int]:
-    """The frame indices (in order, possibly repeated under linspace) that `rule` picks from `total`."""
+def sample_indices(total: int, n: int, rule: str, video_fps: float | None = None) -> list[int]:
+    """The frame indices (in order, possibly repeated under linspace) that `rule` picks from `total`.
+
+    "qwen-fps2" is `qwen_vl_utils.fetch_video` (v0.0.10/0.0.11, the first versions with the
+    `return_video_kwargs` the authors' Qwen video scripts call): 2 frames a second, at least 4, at most
+    min(768, total) frames (here `n` is that cap), floored to an even count; indices
+    `linspace(0, total - 1, count)` rounded to the nearest frame.
+    """
     if rule == "linspace":
         return [int(i) for i in np.linspace(0, total - 1, n, dtype=int)]
     if rule == "arange":
         if total > n:
             return [int(i) for i in np.arange(0, total, total / n).astype(int)]
         return list(range(total))
+    if rule == "qwen-fps2":
+        count = qwen_frame_count(total, video_fps or 0.0, n)
+        return [int(i) for i in np.round(np.linspace(0, total - 1, count))]
     raise ValueError(f"unknown sampling rule {rule!r}; valid rules: {', '.join(SAMPLING_RULES)}")
+
+
+def qwen_frame_count(total: int, video_fps: float, cap: int) -> int:
+    """`qwen_vl_utils.smart_nframes` (v0.0.10-0.0.11) for fps 2 with its frame limits (FPS_MIN_FRAMES 4,
+    FPS_MAX_FRAMES 768 given as `cap`, FRAME_FACTOR 2)."""
+    if video_fps <= 0:
+        raise ValueError("the video declares no frame rate, which 2-frames-a-second sampling needs")
+    min_frames = math.ceil(4 / 2) * 2
+    max_frames = math.floor(min(cap, total) / 2) * 2
+    count = min(min(max(total / video_fps * 2.0, min_frames), max_frames), total)
+    count = math.floor(count / 2) * 2
+    if not 2 <= count <= total:
+        raise ValueError(f"a {total}-frame video is too short for 2-frames-a-second sampling (needs >= 2 frames)")
+    return int(count)
 
 
 # ---- images ---------------------------------------------------------------------------------------------
@@ -154,6 +178,9 @@ class _Sampled:
     indices: tuple[int, ...]
     pngs: dict[int, bytes]
     mime: str
+    #: The video's frame rate (frames per second of the stream), when it declares one.
+    video_fps: float | None = None
+    total: int = 0
 
 
 def load_video(ref: MediaRef) -> LoadedMedia:
@@ -220,7 +247,10 @@ def read_media_bytes(ref: MediaRef) -> bytes:
 def _as_loaded(label: str, video_sha: str, sampled: _Sampled) -> LoadedMedia:
     frames = tuple(LoadedMedia("image", f"{label} frame {i}", hashlib.sha256(sampled.pngs[i]).hexdigest(),
                                sampled.pngs[i], "image/png") for i in sampled.indices)
-    return LoadedMedia("video", label, video_sha, b"", sampled.mime, frames)
+    # Frames a second of the sampled frames, as qwen_vl_utils reports it (`count / total * video fps`):
+    # Qwen2.5-VL spaces its temporal positions by it.
+    fps = len(sampled.indices) / sampled.total * sampled.video_fps if sampled.video_fps and sampled.total else None
+    return LoadedMedia("video", label, video_sha, b"", sampled.mime, frames, fps=fps)
 
 
 def _decode_sampled(data: bytes, label: str, n: int, rule: str, resize: tuple[int, int] | None) -> _Sampled:
@@ -249,7 +279,12 @@ def _decode_sampled(data: bytes, label: str, n: int, rule: str, resize: tuple[in
                 _check_duration(label, scan, declared)
             if total == 0:
                 raise MediaError(f"{label}: video has no frames")
-            indices = sample_indices(total, n, rule)
+            rate = stream.average_rate or stream.guessed_rate
+            video_fps = float(rate) if rate else None
+            try:
+                indices = sample_indices(total, n, rule, video_fps)
+            except ValueError as exc:
+                raise MediaError(f"{label}: {exc}") from None
             scan = _scan(container, set(indices), resize)
     except MediaError:
         raise
@@ -263,7 +298,7 @@ def _decode_sampled(data: bytes, label: str, n: int, rule: str, resize: tuple[in
     if scan.count < total:
         raise MediaError(f"{label}: video stream ended after {scan.count} of {total} frames "
                          f"(truncated or corrupt file)")
-    return _Sampled(tuple(indices), scan.pngs, mime)
+    return _Sampled(tuple(indices), scan.pngs, mime, video_fps, total)
 
 
 def _scan(container: Any, wanted: set[int], resize: tuple[int, int] | None) -> _Scan:
@@ -371,7 +406,8 @@ def _read_entry(entry: Path, key: str) -> _Sampled | None:
         indices = tuple(int(i) for i in meta["indices"])
         if not indices or any(i not in pngs for i in indices):
             return None
-        return _Sampled(indices, pngs, str(meta["mime"]))
+        fps = meta.get("video_fps")
+        return _Sampled(indices, pngs, str(meta["mime"]), float(fps) if fps else None, int(meta["total"]))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
@@ -390,7 +426,8 @@ def _write_entry(root: Path, key: str, sampled: _Sampled) -> None:
         for index, png in sampled.pngs.items():
             (tmp / _frame_name(index)).write_bytes(png)
         files = [{"index": i, "sha256": hashlib.sha256(p).hexdigest()} for i, p in sorted(sampled.pngs.items())]
-        meta = {"key": key, "indices": list(sampled.indices), "files": files, "mime": sampled.mime}
+        meta = {"key": key, "indices": list(sampled.indices), "files": files, "mime": sampled.mime,
+                "video_fps": sampled.video_fps, "total": sampled.total}
         (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
         if final.exists():  # a damaged entry that the reader rejected
             _discard(final, root)

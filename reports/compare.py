@@ -41,6 +41,8 @@ from .runs import Run, RunError, load_run
 #: What identifies a task's data in results.json `dataset` beside its `source` (the local `path` differs
 #: between machines, `n_rows` follows from the rest and the split is compared with the task's).
 DATASET_IDENTITY = ("id", "config", "revision", "data_sha256")
+#: Hub datasets that moved: an old name and its new one are the same dataset (same commits).
+DATASET_ALIASES = {"KwaiVGI/VideoGen-RewardBench": "KlingTeam/VideoGen-RewardBench"}
 #: Fields of a task's results that must agree for its numbers to be like for like.
 TASK_IDENTITY = ("protocol", "protocol_version", "task_version", "split")
 EXAMPLES = 3
@@ -258,7 +260,10 @@ def _identity_problems(task: str, base: Mapping[str, Any], cand: Mapping[str, An
                         f"{_short(c_data.get('source'))}): the data cannot be shown to be the same")
         return problems
     for key in DATASET_IDENTITY:
-        if b_data.get(key) != c_data.get(key):
+        b_value, c_value = b_data.get(key), c_data.get(key)
+        if key == "id":
+            b_value, c_value = DATASET_ALIASES.get(b_value, b_value), DATASET_ALIASES.get(c_value, c_value)
+        if b_value != c_value:
             problems.append(f"{task}: dataset.{key} differs (baseline {_short(b_data.get(key))}, "
                             f"candidate {_short(c_data.get(key))})")
     return problems

@@ -81,6 +81,9 @@ class HFAdapter(Adapter):
                 "model_type": self.loaded.model_type, "dtype": str(self.model.dtype),
                 **processor_identity(self.processor)}
 
+    def family(self) -> str | None:
+        return "llava" if self.loaded.model_type == "llava_onevision" else "qwen"
+
     def generation_for(self, requested: Generation) -> Generation:
         if self.max_new_tokens is not None and requested.max_new_tokens > self.max_new_tokens:
             return replace(requested, max_new_tokens=self.max_new_tokens)

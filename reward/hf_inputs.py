@@ -291,12 +291,14 @@ class LlavaOnevisionInputs(InputBuilder):
 
 # ---- Qwen2-VL / Qwen2.5-VL / Qwen3-VL ----------------------------------------------------------------
 
-# qwen_vl_utils (vision_process.py, v0.0.8-0.0.10, the versions current when the authors' scripts were
-# written): a video frame is smart-resized with min 128*28*28 and max
-# max(min(768*28*28, 24576*28*28 / nframes * 2), 128*28*28*1.05) pixels.
+# qwen_vl_utils vision_process.py v0.0.10/0.0.11 (the first versions with the `return_video_kwargs` that the
+# authors' Qwen video scripts call; the README's pin 0.0.8 lacks it): a video frame is smart-resized within
+# min 128*28*28 and max max(min(768*28*28, VIDEO_TOTAL_PIXELS / nframes * 2), 128*28*28*1.05) pixels, where
+# VIDEO_TOTAL_PIXELS defaults to 128000*28*28*0.9 (env VIDEO_MAX_PIXELS). qwen_vl_utils resizes with torchvision's
+# bicubic (antialias) on uint8 tensors; PIL's bicubic here (a named pixel-level difference).
 VIDEO_MIN_PIXELS = 128 * 28 * 28
 VIDEO_MAX_PIXELS = 768 * 28 * 28
-VIDEO_TOTAL_PIXELS = 24576 * 28 * 28
+VIDEO_TOTAL_PIXELS = int(128000 * 28 * 28 * 0.9)
 FRAME_FACTOR = 2
 
 
@@ -332,7 +334,7 @@ class QwenVLInputs(InputBuilder):
         if item.kind == "video":
             frames = [_image(f) for f in item.frames]
             if self.video_ok:
-                return [Medium(item.label, "video", frames, fps=item_fps(item))]
+                return [Medium(item.label, "video", frames, fps=item.fps)]
             return [Medium(f"{item.label}#frame{i}", "image", [f]) for i, f in enumerate(frames)]
         return [Medium(item.label, "image", [_image(item)])]
 
@@ -410,11 +412,6 @@ class QwenVLInputs(InputBuilder):
             if model.config.model_type == "qwen2_5_vl":
                 kwargs["second_per_grid_ts"] = torch.tensor(seconds, device=device)
         return kwargs
-
-
-def item_fps(item: LoadedMedia) -> float | None:
-    """Sampled frames per second of a loaded video, when the loader recorded it."""
-    return getattr(item, "fps", None)
 
 
 BUILDERS: dict[str, type[InputBuilder]] = {

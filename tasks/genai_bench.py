@@ -18,6 +18,13 @@ Protocols:
   in the reply. Video: the answer order is swapped by a `random.Random(seed)` stream, one draw per item
   in dataset order (the script draws from an unseeded stream); the reply is read as the script reads
   it: "Video 1 is better" -> A, else "Video 2 is better" -> B, else a tie. Metrics tau and diff.
+- `unifiedreward-qwen` (image, video; chosen for a Qwen-family judge asked for `unifiedreward`): the
+  authors' Qwen scripts `test_qwen_genAI_bench_{image,video}.py`: image 1, image 2 (native size; the
+  image prompt's wording is "Image 1 is better." where the LLaVA script has "... than Image 2.") or the two
+  videos as native video input (2 frames a second, qwen_vl_utils), then the text; a human tie is not asked
+  and counts as wrong; the order is swapped by the seeded stream; "<Noun> 1 is better" -> A, else
+  "<Noun> 2 is better" -> B; max_new_tokens 512 (image) / 1,024 (video); metrics accuracy and
+  accuracy_without_ties, the two numbers the scripts print.
 - `strict` (default for image and video): the paper's prompt, answer order from (seed, id) so about
   half are swapped, the three-way parser of tasks.pairwise (a reply naming several verdicts or none is
   invalid and wrong). A human tie (tievote or bothbad_vote) is right only when the judge says the two
@@ -44,8 +51,9 @@ from harness.records import Generation, Judgment, MediaKind, MediaRef, Part, Rep
 from harness.registry import task
 from harness.task import Dataset, Parsed, ProtocolSpec, Scoring, Task, TaskConfig
 
-from .pairwise import (ARENA_CORRECT, VOTE_TO_H, arena_vote, margin_outcome, score_accuracy, score_margins,
-                       score_three_way, scorer_requests, shown_h, three_way_choice)
+from .pairwise import (ARENA_CORRECT, QWEN_IMAGE_GENERATION, QWEN_MAX_FRAMES, QWEN_VIDEO_GENERATION, VOTE_TO_H,
+                       arena_vote, margin_outcome, qwen_script_verdict, score_accuracy, score_margins,
+                       score_script_accuracy, score_three_way, scorer_requests, shown_h, three_way_choice)
 from .templates import load_template, render
 from .vlrewardbench import seeded_swap
 
@@ -82,6 +90,15 @@ def _protocols(spec: Spec) -> dict[str, ProtocolSpec]:
         protocols["unifiedreward"] = ProtocolSpec(
             "unifiedreward", "1", "the paper scripts' prompt and gold-phrase rule; tau and diff",
             deviations=ur_deviations)
+        protocols["unifiedreward-qwen"] = ProtocolSpec(
+            "unifiedreward-qwen", "1", "the authors' Qwen script (test_qwen_genAI_bench_%s.py): its prompt, native "
+            "size, human ties not asked and counted wrong; accuracy and accuracy_without_ties" % spec.kind,
+            deviations=("the order stream is seeded (random.Random(seed), one draw per item); the script's is "
+                        "unseeded and draws for non-tie items only",
+                        "greedy decoding; the script passes no sampling settings (the checkpoint's "
+                        "generation_config decides)") + (
+                ("videos sampled 2 frames a second as qwen_vl_utils 0.0.10, resized with PIL's bicubic "
+                 "instead of torchvision's",) if spec.kind == "video" else ()))
         protocols["strict"] = ProtocolSpec(
             "strict", "1", "the paper's prompt, seeded per-sample order swap, three-way parser; invalid = wrong",
             deviations=("answer order from (seed, id)",))
@@ -92,6 +109,9 @@ def _protocols(spec: Spec) -> dict[str, ProtocolSpec]:
 
 class GenAIBench(Task):
     """Base of the three GenAI-Bench tasks (registered below)."""
+
+    #: A Qwen-family judge asked for `unifiedreward` gets the authors' Qwen script.
+    family_protocols = {"qwen": {"unifiedreward": "unifiedreward-qwen"}}
 
     spec: ClassVar[Spec]
     version = "1"
@@ -192,6 +212,8 @@ class GenAIBench(Task):
             return [Request(sample.id, sample.id, parts, GENERATION, meta={"swapped": False})]
         swapped = self._swapped(sample, cfg)
         first, second = (self.spec.right, self.spec.left) if swapped else (self.spec.left, self.spec.right)
+        if cfg.protocol == "unifiedreward-qwen":
+            return self._qwen_requests(sample, media[first], media[second], swapped)
         shown = [dataclasses.replace(media[f], resize=(512, 512), **_frames(media[f], 8, "linspace"))
                  for f in (first, second)]
         template = load_template(self.spec.ur_template)  # type: ignore[arg-type]
@@ -201,10 +223,26 @@ class GenAIBench(Task):
             parts = render(template, {"prompt": d["prompt"]}, shown)
         return [Request(sample.id, sample.id, parts, GENERATION, meta={"swapped": swapped})]
 
+    def _qwen_requests(self, sample: Sample, first: MediaRef, second: MediaRef, swapped: bool) -> list[Request]:
+        """test_qwen_genAI_bench_{image,video}.py: a human tie is not asked; images at native size, videos as
+        native video input at 2 frames a second; image first, image second, then the text."""
+        if sample.data["h"] == 0:
+            return []
+        if self.spec.kind == "video":
+            shown = [dataclasses.replace(m, frames=QWEN_MAX_FRAMES, sampling="qwen-fps2") for m in (first, second)]
+            text = load_template(self.spec.ur_template).split("\n", 1)[1]  # type: ignore[arg-type]
+            parts: tuple[Part, ...] = (*shown, text.format(prompt=sample.data["prompt"]))
+            generation = QWEN_VIDEO_GENERATION
+        else:
+            parts = render(load_template("genai_image_unifiedreward_qwen.txt"), {"prompt": sample.data["prompt"]},
+                           (first, second))
+            generation = QWEN_IMAGE_GENERATION
+        return [Request(sample.id, sample.id, parts, generation, meta={"swapped": swapped})]
+
     def _swapped(self, sample: Sample, cfg: TaskConfig) -> bool:
         if cfg.protocol == "strict":
             return seeded_swap(cfg.seed, sample.id)
-        if self.spec.kind == "video":  # unifiedreward video: the script's stream, seeded
+        if self.spec.kind == "video" or cfg.protocol == "unifiedreward-qwen":  # the scripts' stream, seeded
             return not _keeps_order(cfg.seed, sample.index)
         return False
 
@@ -214,9 +252,11 @@ class GenAIBench(Task):
         if cfg.protocol == "scores":
             status, outcome, reason = margin_outcome(exchanges, h)
             return Parsed(status, outcome, reason)
+        vote_type = sample.data["vote_type"]
+        if not exchanges:  # unifiedreward-qwen: the script skips a human tie and counts it wrong
+            return Parsed("ok", {"vote_type": vote_type, "h": h, "asked": False, "correct": False})
         request, reply = exchanges[0]
         text = reply.text or ""
-        vote_type = sample.data["vote_type"]
         if cfg.protocol == "genai-arena":
             vote = arena_vote(text)
             outcome = {"vote_type": vote_type, "h": h, "vote": vote, "correct": vote in ARENA_CORRECT[vote_type]}
@@ -226,6 +266,13 @@ class GenAIBench(Task):
         outcome = {"vote_type": vote_type, "h": h, "swapped": swapped}
         if cfg.protocol == "unifiedreward":
             return self._parse_unifiedreward(text, gold, outcome)
+        if cfg.protocol == "unifiedreward-qwen":
+            predicted = qwen_script_verdict(text, self.spec.noun.title())
+            outcome.update(asked=True, verdict=predicted, correct=predicted == gold)
+            if predicted == 0:
+                return Parsed("invalid", outcome, f"no '{self.spec.noun.title()} N is better' in the reply (wrong, "
+                                                  f"as the script counts it)")
+            return Parsed("ok", outcome)
         choice, reason = three_way_choice(text, self.spec.noun)
         predicted = {1: 1, 2: -1, 0: 0}.get(choice)  # type: ignore[arg-type]
         outcome.update(verdict=predicted, correct=predicted == gold)
@@ -254,6 +301,8 @@ class GenAIBench(Task):
             return score_accuracy(judgments)
         if cfg.protocol == "scores":
             return score_margins(judgments)
+        if cfg.protocol == "unifiedreward-qwen":
+            return score_script_accuracy(judgments)
         return score_three_way(judgments)
 
 

@@ -21,6 +21,12 @@ from .verdicts import normalise
 
 VOTE_TO_H = {"leftvote": 1, "rightvote": -1, "tievote": 0, "bothbad_vote": 0}
 
+# The authors' Qwen scripts (benchmark_evaluation/Qwen_evaluation/): max_new_tokens 512 for images, 1,024 for
+# videos; qwen_vl_utils' cap on sampled frames (FPS_MAX_FRAMES).
+QWEN_IMAGE_GENERATION = Generation(max_new_tokens=512)
+QWEN_VIDEO_GENERATION = Generation(max_new_tokens=1024)
+QWEN_MAX_FRAMES = 768
+
 # GenAI-Bench inference.py: the first match of the greedy `\[\[.*\]\]` ('.' does not cross a newline).
 ARENA_VOTE = re.compile(r"\[\[.*\]\]")
 ARENA_CORRECT = {
@@ -81,6 +87,28 @@ def score_accuracy(judgments: Sequence[Judgment]) -> Scoring:
 
     return Scoring(compute, [j.sample_id for j in scored], correct=correct,
                    accuracy_rows={"accuracy": np.ones(correct.size, dtype=bool)})
+
+
+def score_script_accuracy(judgments: Sequence[Judgment]) -> Scoring:
+    """The authors' Qwen scripts' two numbers: `accuracy` = correct / all items (a human tie the script skips
+    counts as asked and wrong) and `accuracy_without_ties` = correct non-tie items / non-tie items."""
+    scored = [j for j in judgments if j.status != "error"]
+    correct = np.array([bool(j.outcome.get("correct")) for j in scored], dtype=bool)
+    tie = np.array([j.outcome.get("h") == 0 for j in scored], dtype=bool)
+
+    def compute(idx: np.ndarray) -> dict[str, float]:
+        c, t = correct[idx], tie[idx]
+        return {"accuracy": 100.0 * float(c.mean()) if idx.size else float("nan"),
+                "accuracy_without_ties": 100.0 * float(c[~t].mean()) if (~t).any() else float("nan")}
+
+    return Scoring(compute, [j.sample_id for j in scored], details={"n_human_ties": int(tie.sum())},
+                   correct=correct, accuracy_rows={"accuracy": np.ones(correct.size, dtype=bool),
+                                                   "accuracy_without_ties": ~tie})
+
+
+def qwen_script_verdict(text: str, noun: str) -> int:
+    """The Qwen scripts' reading: "<Noun> 1 is better" -> 1 (A), else "<Noun> 2 is better" -> -1 (B), else 0."""
+    return 1 if f"{noun} 1 is better" in text else -1 if f"{noun} 2 is better" in text else 0
 
 
 def score_three_way(judgments: Sequence[Judgment]) -> Scoring:

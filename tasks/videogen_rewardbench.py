@@ -1,6 +1,6 @@
 """VideoGen-RewardBench (paper Table 5): `videogen_rewardbench`.
 
-Data: HF `KwaiVGI/VideoGen-RewardBench`, split `eval`: `videogen-rewardbench.csv` (~26.5k pairs; columns
+Data: HF `KlingTeam/VideoGen-RewardBench` (formerly `KwaiVGI/`), split `eval`: `videogen-rewardbench.csv` (~26.5k pairs; columns
 path_A, path_B, A_model, B_model, prompt, VQ, MQ, TA, Overall, ...) plus `videos.zip` (13.4 GB), which
 users download and extract themselves. `--data-dir DIR` holds the CSV and the videos at `path_A` /
 `path_B` relative to DIR. Without `--data-dir` the CSV comes from the hub and the videos are absent,
@@ -14,6 +14,10 @@ Protocols:
   than Video 2" reads A, "Video 2 is better than Video 1" B, anything else a tie, as the script means.
   The script itself tests `output in 'Video 1 is better than Video 2.'`, the containment reversed, so
   an empty reply counts as A; that bug is not reproduced (a named deviation). tau and diff.
+- `unifiedreward-qwen` (chosen for a Qwen-family judge asked for `unifiedreward`): the authors' Qwen script,
+  which sends both videos as native video input (2 frames a second) with the GenAI-Bench video prompt, no
+  swap, ties asked; "Video 1 is better" -> A, else "Video 2 is better" -> B, else same; accuracy and
+  accuracy_without_ties as it prints them.
 - `scores`: scalar scorers; m = score(A) - score(B); accuracy_with_ties (VideoAlign; also the
   calibrated variant) and accuracy_without_ties, as VideoAlign's calc_accuracy.py.
 """
@@ -32,11 +36,16 @@ from harness.records import Generation, Judgment, MediaRef, Reply, Request, Samp
 from harness.registry import task
 from harness.task import Dataset, Parsed, ProtocolSpec, Scoring, Task, TaskConfig
 
-from .pairwise import margin_outcome, score_margins, score_three_way, scorer_requests, shown_h, three_way_choice
+from .pairwise import (QWEN_MAX_FRAMES, QWEN_VIDEO_GENERATION, margin_outcome, qwen_script_verdict,
+                       score_margins, score_script_accuracy, score_three_way, scorer_requests, shown_h,
+                       three_way_choice)
 from .templates import load_template
 from .vlrewardbench import seeded_swap
 
-HF_DATASET = "KwaiVGI/VideoGen-RewardBench"
+# The dataset moved from KwaiVGI/ to KlingTeam/ (same commits); runs that recorded the old name stay comparable
+# (`ALIASES`, read by `reports.compare`).
+HF_DATASET = "KlingTeam/VideoGen-RewardBench"
+ALIASES = ("KwaiVGI/VideoGen-RewardBench",)
 HF_REVISION: str | None = None  # resolved and recorded at load time (see tasks.genai_bench)
 CSV_NAME = "videogen-rewardbench.csv"
 OVERALL_TO_H = {"A": 1, "B": -1, "same": 0}
@@ -55,9 +64,18 @@ class VideoGenRewardBench(Task):
         "unifiedreward": ProtocolSpec("unifiedreward", "1", "the paper script's prompt and frames, no swap",
                                       deviations=("the script's reversed containment test (an empty reply reads "
                                                   "as 'A') is fixed: the phrase is looked for in the reply",)),
+        "unifiedreward-qwen": ProtocolSpec(
+            "unifiedreward-qwen", "1", "the authors' Qwen script (test_qwen_videogen_reward_bench.py): the GenAI-Bench "
+            "video prompt, native video at 2 frames a second, no swap, ties asked; accuracy and "
+            "accuracy_without_ties",
+            deviations=("greedy decoding; the script passes no sampling settings (the checkpoint's generation_config "
+                        "decides)", "videos sampled 2 frames a second as qwen_vl_utils 0.0.10, resized with PIL's "
+                        "bicubic instead of torchvision's")),
         "scores": ProtocolSpec("scores", "1", "scalar scorer: m = score(A) - score(B); accuracy with and "
                                "without ties as VideoAlign's calc_accuracy.py"),
     }
+    #: A Qwen-family judge asked for `unifiedreward` gets the authors' Qwen script.
+    family_protocols = {"qwen": {"unifiedreward": "unifiedreward-qwen"}}
 
     def load(self, cfg: TaskConfig) -> Dataset:
         if cfg.data_dir is not None:
@@ -101,6 +119,11 @@ class VideoGenRewardBench(Task):
                   for side, ref in d["media"].items()}
         if cfg.protocol == "scores":
             return scorer_requests(sample, d["prompt"], [("A", videos["A"]), ("B", videos["B"])])
+        if cfg.protocol == "unifiedreward-qwen":  # native videos, the GenAI-Bench video prompt (sic)
+            native = [dataclasses.replace(d["media"][side], frames=QWEN_MAX_FRAMES, sampling="qwen-fps2")
+                      for side in ("A", "B")]
+            text = load_template("genai_video_unifiedreward.txt").split("\n", 1)[1].format(prompt=d["prompt"])
+            return [Request(sample.id, sample.id, (*native, text), QWEN_VIDEO_GENERATION, meta={"swapped": False})]
         swapped = cfg.protocol == "strict" and seeded_swap(cfg.seed, sample.id)
         first, second = (videos["B"], videos["A"]) if swapped else (videos["A"], videos["B"])
         text = load_template("videogen_unifiedreward.txt").split("\n", 1)[1].format(prompt=d["prompt"])
@@ -115,6 +138,12 @@ class VideoGenRewardBench(Task):
         text = reply.text or ""
         gold = shown_h(h, request.meta["swapped"])
         outcome = {"overall": sample.data["overall"], "h": h, "swapped": request.meta["swapped"]}
+        if cfg.protocol == "unifiedreward-qwen":
+            predicted = qwen_script_verdict(text, "Video")
+            outcome.update(verdict=predicted, correct=predicted == gold)
+            if predicted == 0 and "equally good" not in text:
+                return Parsed("invalid", outcome, "no 'Video N is better': read as 'same', as the script does")
+            return Parsed("ok", outcome)
         if cfg.protocol == "unifiedreward":
             predicted = 1 if "Video 1 is better than Video 2" in text else \
                 -1 if "Video 2 is better than Video 1" in text else 0
@@ -128,6 +157,8 @@ class VideoGenRewardBench(Task):
         return Parsed("ok" if choice is not None else "invalid", outcome, reason)
 
     def score(self, judgments: Sequence[Judgment], cfg: TaskConfig) -> Scoring:
+        if cfg.protocol == "unifiedreward-qwen":
+            return score_script_accuracy(judgments)
         return score_margins(judgments) if cfg.protocol == "scores" else score_three_way(judgments)
 
 

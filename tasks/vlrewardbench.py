@@ -22,6 +22,11 @@ Protocols (all greedy decoding):
   marker stays where it is and becomes a second slot of the same image, which is what LLaVA-NeXT feeds
   for the script's second `<image>` token (the IndexError fallback of `prepare_inputs_labels_for_multimodal`).
 
+- `unifiedreward-qwen` (chosen for a Qwen-family judge asked for `unifiedreward`): the authors' Qwen script
+  `test_qwen_vlrewardbench.py`: the same prompt text after an image item, the query verbatim (its `<image>`
+  is plain text to a Qwen tokenizer), `random.seed(seed)` then `random.random() < 0.5` per item keeps the
+  order, the same gold-phrase rule and id-prefix categories.
+
 Dataset text is text everywhere else: a query or response containing a judge's special tokens never adds
 or moves a media placeholder (`reward.hf_inputs` tokenizes dataset text with special tokens split).
 """
@@ -104,6 +109,18 @@ def _script_keep_sequence(seed: int, length: int) -> tuple[bool, ...]:
     return tuple(rng.choices([True, False])[0] for _ in range(length))
 
 
+@lru_cache(maxsize=8)
+def _qwen_script_keep_sequence(seed: int, length: int) -> tuple[bool, ...]:
+    rng = random.Random(seed)
+    return tuple(rng.random() < 0.5 for _ in range(length))
+
+
+def qwen_script_keeps_order(seed: int, index: int) -> bool:
+    """test_qwen_vlrewardbench.py: `random.seed(0)`, then per item `random.random() < 0.5` keeps the dataset's
+    order (a different call from the LLaVA script's `random.choices`, so a different pattern)."""
+    return _qwen_script_keep_sequence(seed, max(1250, index + 1))[index]
+
+
 def unifiedreward_keeps_order(seed: int, index: int) -> bool:
     """The script's draw for the item at dataset position `index` (True: dataset order shown).
 
@@ -128,6 +145,13 @@ PROTOCOLS = {
         "VL-RewardBench prompt and cal.py regex; unparsed replies leave the denominators",
         deviations=("one greedy reply per item (k=1) instead of temperature 0.2 / top-p 0.2 samples with "
                     "majority of k", "answer order from (seed, id) instead of unseeded random.choice")),
+    "unifiedreward-qwen": ProtocolSpec(
+        "unifiedreward-qwen", "1",
+        "the authors' Qwen script (test_qwen_vlrewardbench.py): the same prompt with the image as its own item, "
+        "the query verbatim, random.seed(seed) with random() < 0.5, gold phrase as substring, id-prefix categories",
+        deviations=("reproduces a known bug: POVID items counted as general (see protocols.md)",
+                    "greedy decoding; the script passes no sampling settings (the checkpoint's generation_config "
+                    "decides)")),
     "unifiedreward": ProtocolSpec(
         "unifiedreward", "1",
         "the paper script's behaviour, known bugs included: random.seed(seed) order stream, gold phrase "
@@ -140,6 +164,8 @@ PROTOCOLS = {
 class VLRewardBench(Task):
     version = "1"
     protocols = PROTOCOLS
+    #: A Qwen-family judge asked for `unifiedreward` gets the authors' Qwen script.
+    family_protocols = {"qwen": {"unifiedreward": "unifiedreward-qwen"}}
     default_protocol = "strict"
     splits = ("test",)
 
@@ -154,6 +180,8 @@ class VLRewardBench(Task):
         d = sample.data
         if cfg.protocol == "unifiedreward":
             swapped = not unifiedreward_keeps_order(cfg.seed, sample.index)
+        elif cfg.protocol == "unifiedreward-qwen":
+            swapped = not qwen_script_keeps_order(cfg.seed, sample.index)
         else:
             swapped = seeded_swap(cfg.seed, sample.id)
         first, second = (d["responses"][1], d["responses"][0]) if swapped else tuple(d["responses"])
@@ -173,6 +201,10 @@ class VLRewardBench(Task):
             slots = template.count(IMAGE_SLOT)
             parts = render(template, {"R1": first, "R2": second}, sample.media * slots)
             generation = STRICT_GENERATION
+        elif cfg.protocol == "unifiedreward-qwen":  # the query as it is: "<image>" is text to a Qwen judge
+            parts = render(load_template("vlrewardbench_unifiedreward.txt"),
+                           {"Query": d["query"], "R1": first, "R2": second}, sample.media)
+            generation = STRICT_GENERATION
         else:  # strict: the query's LLaVA-format marker is not question text; the image is in the prompt already
             parts = render(load_template("vlrewardbench_unifiedreward.txt"),
                            {"Query": without_media_markers(d["query"]), "R1": first, "R2": second}, sample.media)
@@ -186,7 +218,7 @@ class VLRewardBench(Task):
         gold = request.meta["gold"]
         text = reply.text or ""
         outcome: dict[str, Any] = {"gold": gold, "swapped": request.meta["swapped"]}
-        if cfg.protocol == "unifiedreward":
+        if cfg.protocol in ("unifiedreward", "unifiedreward-qwen"):
             outcome["category"] = sample.data["script_category"]
             named = [n for n in (1, 2) if f"Answer {n} is better" in text]
             correct = f"Answer {gold} is better" in text
