@@ -93,6 +93,23 @@ class Adapter(ABC):
     def generate(self, requests: Iterable[PreparedRequest]) -> Iterator[Reply]:
         """Yield exactly one Reply per request (any order, matched by `Reply.key`)."""
 
+    def inspect(self, prepared: PreparedRequest) -> dict[str, Any]:
+        """What this adapter would send for `prepared`, without sending it (`harness inspect`). The default
+        lists the prompt's parts in order; adapters that build model inputs show those instead."""
+        loaded = iter(prepared.media)
+        parts: list[dict[str, Any]] = []
+        for part in prepared.request.parts:
+            if isinstance(part, str):
+                parts.append({"text": part})
+                continue
+            item = next(loaded, None)
+            if item is None:  # an adapter that never opens media (replay)
+                parts.append({"media": part.label, "kind": part.kind})
+            else:
+                parts.append({"media": item.label, "kind": item.kind, "sha256": item.sha256[:16],
+                              "frames": len(item.frames) if item.kind == "video" else None})
+        return {"parts": parts}
+
     def close(self) -> None:
         """Release models, sessions, threads."""
 

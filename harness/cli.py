@@ -1,4 +1,4 @@
-"""Command line: `python -m harness run|list|report|compare|construct|train-reward|dpo-vlm|convert-llava`
+"""Command line: `python -m harness run|inspect|list|report|compare|construct|train-reward|dpo-vlm|convert-llava`
 (also installed as `harness`).
 
 Exit status: 0 when the run completed (even with counted invalid replies or errors), 2 on a usage
@@ -44,6 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="SQLite cache file (default $HARNESS_CACHE_DIR or ~/.cache/unified-reward-harness)")
 
     sub.add_parser("list", help="list tasks (with protocols and splits) and models")
+
+    inspect = sub.add_parser("inspect", help="show exactly what the judge would receive for the first samples "
+                                             "(rendered prompt, tokens, media), without generating")
+    for action in run._actions:  # the run's selection flags, so an inspected input is the one a run sends
+        if action.dest in ("tasks", "model", "model_args", "protocol", "data_dir", "split", "seed"):
+            inspect._add_action(action)
+    inspect.add_argument("--limit", type=int, default=3, help="samples per task (default 3)")
+    inspect.add_argument("--json", action="store_true", help="one JSON record per request (token ids included)")
 
     report = sub.add_parser("report", help="render paper tables from finished runs, beside the published numbers")
     report.add_argument("--runs", nargs="+", type=Path, required=True,
@@ -131,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "list":
             return _list()
+        if args.command == "inspect":
+            return _inspect(args)
         if args.command == "report":
             from reports.report import main as report_main  # matplotlib only for this command
 
@@ -218,6 +228,25 @@ def _run(args: argparse.Namespace) -> int:
     print(f"judged by the model: {outcome.adapter_calls}, from cache: {outcome.cache_hits}, "
           f"already done (resume): {outcome.resumed_samples}")
     print(outcome.dir)
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    import json
+
+    from .inspect import inspect_inputs, write_text
+    from .runner import RunOptions
+
+    opts = RunOptions(tasks=[t.strip() for t in args.tasks.split(",") if t.strip()], model=args.model,
+                      model_args=parse_model_args(args.model_args), protocol=args.protocol, data_dir=args.data_dir,
+                      split=args.split, seed=args.seed)
+    if args.limit < 1:
+        raise UsageError("--limit must be a positive number of samples")
+    for record in inspect_inputs(opts, limit=args.limit):
+        if args.json:
+            print(json.dumps(record, ensure_ascii=False))
+        else:
+            write_text(record, sys.stdout)
     return 0
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -39,6 +40,11 @@ _IMAGE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image
 
 def load_media(ref: MediaRef) -> LoadedMedia:
     """Read `ref` as the model will see it; `MediaError` (naming `ref.label`) when it cannot be."""
+    loaded = _load(ref)
+    return replace(loaded, video_frame=True) if ref.video_frame else loaded
+
+
+def _load(ref: MediaRef) -> LoadedMedia:
     if ref.kind == "video":
         return load_video(ref)
     if ref.kind != "image":

@@ -33,6 +33,9 @@ class MediaRef:
     resize: tuple[int, int] | None = None
     frames: int | None = None
     sampling: str | None = None
+    #: An image that is one frame of a video given as frame files (local judges then feed it as a video
+    #: frame: for LLaVA-OneVision the authors' 729-token path instead of anyres tiling).
+    video_frame: bool = False
 
 
 # A prompt is an ordered sequence of text segments and media slots, exactly as the model sees it.
@@ -105,6 +108,8 @@ class LoadedMedia:
     frames: tuple["LoadedMedia", ...] = ()
     #: A video's sampled frames per second (frame count / duration in frames * the stream's rate), if known.
     fps: float | None = None
+    #: See `MediaRef.video_frame`.
+    video_frame: bool = False
 
     def images(self) -> tuple["LoadedMedia", ...]:
         """What a model sees: the image itself, or a video's frames in order."""
@@ -214,7 +219,8 @@ def prompt_fingerprint(parts: tuple[Part, ...], media: tuple[LoadedMedia, ...] |
         if isinstance(p, str):
             canon.append(p)
         elif media is not None:
-            canon.append({"media": next(loaded).sha256})
+            item = next(loaded)
+            canon.append({"media": item.sha256, "video_frame": True} if item.video_frame else {"media": item.sha256})
         else:
             canon.append({"media_ref": p.label})
     return sha256_text(canonical_json(canon))

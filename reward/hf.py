@@ -127,6 +127,12 @@ class HFAdapter(Adapter):
         inspect` shows and what `generate_batch` feeds the model."""
         return self.inputs.encode(prepared)
 
+    def inspect(self, prepared: PreparedRequest) -> dict[str, Any]:
+        """The rendered chat prompt, token counts, each medium's route, sizes and placeholder tokens, and the
+        token ids around every placeholder run (no vision tower or generation is run)."""
+        encoded = self.inputs.encode(prepared)
+        return {**encoded.summary(), "placeholders": encoded.placeholder_runs(self.inputs.placeholder_ids())}
+
     def generate_batch(self, batch: Sequence[PreparedRequest]) -> list[Reply]:
         torch = self.torch
         import time

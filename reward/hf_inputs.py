@@ -81,6 +81,23 @@ class EncodedPrompt:
                 "images_sent": sum(1 for m in self.media if m.route in ("anyres", "image")),
                 "media": [m.summary() for m in self.media]}
 
+    def placeholder_runs(self, placeholder_ids: dict[str, int], context: int = 3) -> list[dict[str, Any]]:
+        """Each run of media placeholder tokens: where it starts, how long it is, the ids around it."""
+        ids = set(placeholder_ids.values())
+        runs: list[dict[str, Any]] = []
+        i, n = 0, len(self.input_ids)
+        while i < n:
+            if self.input_ids[i] in ids:
+                j = i
+                while j < n and self.input_ids[j] == self.input_ids[i]:
+                    j += 1
+                runs.append({"token_id": self.input_ids[i], "start": i, "length": j - i,
+                             "before": self.input_ids[max(0, i - context):i], "after": self.input_ids[j:j + context]})
+                i = j
+            else:
+                i += 1
+        return runs
+
 
 def _image(item: LoadedMedia) -> Image.Image:
     return Image.open(io.BytesIO(item.data)).convert("RGB")
@@ -213,7 +230,7 @@ class LlavaOnevisionInputs(InputBuilder):
     def media_of(self, item: LoadedMedia) -> list[Medium]:
         if item.kind == "video":
             return [Medium(f"{item.label}#frame{i}", "base", [_image(f)]) for i, f in enumerate(item.frames)]
-        return [Medium(item.label, "anyres", [_image(item)])]
+        return [Medium(item.label, "base" if item.video_frame else "anyres", [_image(item)])]
 
     def placeholder_ids(self) -> dict[str, int]:
         return {"image": int(self.config.image_token_id)}

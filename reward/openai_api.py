@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import email.utils
+import hashlib
 import json
 import os
 import queue
@@ -192,6 +193,17 @@ class OpenAIAdapter(Adapter):
         if gen.seed is not None:
             body["seed"] = gen.seed
         return body
+
+    def inspect(self, prepared: PreparedRequest) -> dict[str, Any]:
+        """The request body, each image's data URL shortened to its type, size and hash."""
+        body = self.body(prepared)
+        for message in body["messages"]:
+            for item in message["content"]:
+                if item["type"] == "image_url":
+                    header, data = item["image_url"]["url"].split(",", 1)
+                    raw = base64.b64decode(data)
+                    item["image_url"]["url"] = f"{header},<{len(raw)} bytes, sha256 {hashlib.sha256(raw).hexdigest()[:16]}>"
+        return {"body": body}
 
     # ---- the event loop ------------------------------------------------------------------------
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:

@@ -89,7 +89,7 @@ class ShareGPTVideoPairs(Task):
             media = (MediaRef("video", row["video"], path=root / row["video"], frames=8, sampling="linspace",
                               resize=(512, 512)),)
         elif isinstance(frames, list) and frames and all(isinstance(f, str) for f in frames):
-            media = tuple(MediaRef("image", f, path=root / f, resize=(512, 512)) for f in frames)
+            media = tuple(MediaRef("image", f, path=root / f, resize=(512, 512), video_frame=True) for f in frames)
         else:
             return Sample(sample_id, index, {}, problem=f"{where}: needs 'video' (a path) or 'frames' (paths)")
         return Sample(sample_id, index, {"prompt": row["prompt"], "responses": responses, "gold": gold}, media)

@@ -13,7 +13,8 @@ Protocols (all greedy decoding):
   is already in the prompt; a named deviation).
 - `official`: the benchmark's prompt (image after the text) and `cal.py` regex; items whose reply the
   regex cannot parse leave the denominators, as `cal.py` does. `"<image>\n"` is removed from the filled
-  prompt as `inference_hf.py` does (so the 19 POVID queries ending in `"\n<image>"` keep it, as text).
+  prompt as `inference_hf.py` does (a POVID query ending in `"\n<image>"` is followed by the template's
+  newline, so both marker forms go).
 - `unifiedreward`: the paper script `test_llava_vlrewardbench.py`, bugs included, for like-for-like
   comparison with Table 3: `random.seed(seed)` (the script's 0 by default) then one
   `random.choices([True, False])[0]` per item in dataset order (True keeps the dataset's order); correct
