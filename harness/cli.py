@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--protocol", default=None, help="protocol of every task (default: each task's default)")
     run.add_argument("--data-dir", type=Path, default=None, help="local copy of the benchmark instead of the hub")
     run.add_argument("--split", default=None, help="dataset split (default: the task's first split)")
+    run.add_argument("--dataset-revision", default=None,
+                     help="hub dataset commit instead of the task's pinned one (e.g. VL-RewardBench's main: 1,247 rows)")
     run.add_argument("--limit", type=int, default=None, help="judge only the first N samples of each task")
     run.add_argument("--seed", type=int, default=0, help="seed for answer-order swaps and bootstrap CIs")
     run.add_argument("--output", type=Path, default=Path("runs"), help="where run directories go (default runs/)")
@@ -48,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = sub.add_parser("inspect", help="show exactly what the judge would receive for the first samples "
                                              "(rendered prompt, tokens, media), without generating")
     for action in run._actions:  # the run's selection flags, so an inspected input is the one a run sends
-        if action.dest in ("tasks", "model", "model_args", "protocol", "data_dir", "split", "seed"):
+        if action.dest in ("tasks", "model", "model_args", "protocol", "data_dir", "split", "dataset_revision", "seed"):
             inspect._add_action(action)
     inspect.add_argument("--limit", type=int, default=3, help="samples per task (default 3)")
     inspect.add_argument("--json", action="store_true", help="one JSON record per request (token ids included)")
@@ -220,6 +222,7 @@ def _run(args: argparse.Namespace) -> int:
         cache_path=args.cache_path,
         judge=args.judge,
         judge_args=parse_model_args(args.judge_args),
+        dataset_revision=args.dataset_revision,
     )
     outcome = run(opts)
     if not outcome.results:  # a data-parallel process other than rank 0: rank 0 reports the run
@@ -239,7 +242,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
     opts = RunOptions(tasks=[t.strip() for t in args.tasks.split(",") if t.strip()], model=args.model,
                       model_args=parse_model_args(args.model_args), protocol=args.protocol, data_dir=args.data_dir,
-                      split=args.split, seed=args.seed)
+                      split=args.split, seed=args.seed, dataset_revision=args.dataset_revision)
     if args.limit < 1:
         raise UsageError("--limit must be a positive number of samples")
     for record in inspect_inputs(opts, limit=args.limit):

@@ -55,6 +55,8 @@ class RunOptions:
     #: None: the task's own default judge.
     judge: str | None = None
     judge_args: Mapping[str, str] = field(default_factory=dict)
+    #: Hub dataset revision for every task instead of its pinned one (None: the pin, or the branch head).
+    dataset_revision: str | None = None
 
 
 @dataclass
@@ -80,7 +82,7 @@ def resolve_tasks(opts: RunOptions, adapter_kind: str = "judge") -> list[tuple[T
     for name in opts.tasks:
         task = TASKS.get(name)()
         resolved.append((task, task.config(opts.protocol, opts.seed, opts.split, data_dir,
-                                           scorer=adapter_kind == "scorer")))
+                                           scorer=adapter_kind == "scorer", revision=opts.dataset_revision)))
     return resolved
 
 
@@ -97,7 +99,8 @@ def run(opts: RunOptions, adapter: Adapter | None = None) -> RunOutcome:
     adapter = build_adapter(opts, adapter)
     resolved = [(t, t.for_family(c, adapter.family())) for t, c in resolved]
     config = {
-        "tasks": {t.name: {"protocol": c.protocol, "split": c.split} for t, c in resolved},
+        "tasks": {t.name: {"protocol": c.protocol, "split": c.split, **({"revision": c.revision} if c.revision else {})}
+                  for t, c in resolved},
         "model": {"name": adapter.name, "args": adapter.describe()["args"]},
         "data_dir": str(Path(opts.data_dir).resolve()) if opts.data_dir else None,
         "limit": opts.limit,

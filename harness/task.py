@@ -44,6 +44,8 @@ class TaskConfig:
     requested_protocol: str | None = None
     #: The judge's script family ("llava", "qwen") when the adapter knows it.
     family: str | None = None
+    #: A hub dataset revision overriding the task's pinned one (`--dataset-revision`); ignored with a data dir.
+    revision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ class Task(ABC):
         return replace(cfg, protocol=chosen, requested_protocol=cfg.protocol, family=family)
 
     def config(self, protocol: str | None, seed: int, split: str | None, data_dir: Path | None,
-               scorer: bool = False) -> TaskConfig:
+               scorer: bool = False, revision: str | None = None) -> TaskConfig:
         if scorer:
             if self.scorer_protocol is None:
                 raise UsageError(f"task {self.name!r} needs a generative judge; the model given is a scalar scorer")
@@ -122,7 +124,7 @@ class Task(ABC):
             raise UsageError(f"protocol {protocol!r} of task {self.name!r} is for scalar scorers; "
                              f"the model given is a generative judge")
         return TaskConfig(protocol=protocol, seed=seed, split=self.resolve_split(split), data_dir=data_dir,
-                          scorer=scorer)
+                          scorer=scorer, revision=revision)
 
     def resolve_split(self, split: str | None) -> str:
         """`split`, or the first one when none is given; an unknown name is an error listing the valid ones."""

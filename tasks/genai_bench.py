@@ -122,7 +122,7 @@ class GenAIBench(Task):
     def load(self, cfg: TaskConfig) -> Dataset:
         if cfg.data_dir is not None:
             return self._load_local(cfg.data_dir, cfg.split or "test_v1")
-        return self._load_hub(cfg.split or "test_v1")
+        return self._load_hub(cfg.split or "test_v1", cfg.revision)
 
     def _sample(self, sample_id: str, index: int, row: Mapping[str, Any], media: dict[str, MediaRef],
                 where: str) -> Sample:
@@ -166,14 +166,14 @@ class GenAIBench(Task):
                 "split": split, "data_sha256": hashlib.sha256(raw).hexdigest(), "n_rows": len(samples)}
         return Dataset(samples, info)
 
-    def _load_hub(self, split: str) -> Dataset:
+    def _load_hub(self, split: str, revision: str | None = None) -> Dataset:
         try:
             import datasets
             from huggingface_hub import HfApi
         except ImportError as exc:  # pragma: no cover - core dependencies
             raise UsageError("loading from the hub needs `datasets` and `huggingface_hub`") from exc
         try:
-            revision = HF_REVISION or HfApi().dataset_info(HF_DATASET).sha
+            revision = revision or HF_REVISION or HfApi().dataset_info(HF_DATASET).sha
             ds = datasets.load_dataset(HF_DATASET, self.spec.config, split=split, revision=revision)
         except Exception as exc:
             raise UsageError(f"cannot load {HF_DATASET} {self.spec.config}/{split} from the hub: {exc}. Use "

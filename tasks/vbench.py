@@ -126,11 +126,11 @@ class VBench(Task):
         "mean of 7, Semantic = mean of 9, Total = (4 Quality + Semantic) / 5; a missing dimension counts as 0")}
 
     def config(self, protocol: str | None, seed: int, split: str | None, data_dir: Path | None,
-               scorer: bool = False) -> TaskConfig:
+               scorer: bool = False, revision: str | None = None) -> TaskConfig:
         if not scorer:
             raise UsageError(f"vbench reads VBench's own results: --model {ADAPTER} --model-args "
                              f"path=evaluation_results/,name=GENERATOR (docs/downstream.md)")
-        return super().config(protocol, seed, split, data_dir, scorer)
+        return super().config(protocol, seed, split, data_dir, scorer, revision)
 
     def load(self, cfg: TaskConfig) -> Dataset:
         samples = [Sample(dim, i, {"dimension": dim, "group": "quality" if dim in VBENCH_QUALITY else "semantic"})

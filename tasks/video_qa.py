@@ -25,8 +25,9 @@ Data (`--data-dir DIR`; nothing is downloaded):
 Judge replies are Python-dict strings read with `ast.literal_eval` (never `eval`). The rules
 (`parse_judge_reply`): the reply must be a dict with `pred` (a string) and `score`; `score` may be an
 int, a float (truncated by `int()`, as the reference does with its own example `4.8`) or a string holding
-an integer (`'2'`: the reference's `int()` accepts it, so we do); bools, other strings, NaN and values
-outside 0-5 are rejected. A rejected reply is `invalid`: counted (`n_invalid`, and by kind in
+an integer (`'2'`, and whatever else Python's `int()` reads as one, `'0_3'` or `' 4 '`: the reference calls
+`int()`, so we do); bools, other strings, NaN and values outside 0-5 are rejected. The reply goes to
+`ast.literal_eval` as it came, as in the reference (which skips leading spaces and tabs only). A rejected reply is `invalid`: counted (`n_invalid`, and by kind in
 `details.invalid_by_kind`), its reason in the record, and dropped from both metrics. The verdict is
 "yes" when `"yes" in pred.lower()`, else "no" when `"no" in pred.lower()`, else neither: a neither
 reply counts in Score but not in Acc, exactly as Video-ChatGPT's `evaluate_activitynet_qa.py`.
@@ -65,7 +66,6 @@ POLICY_GENERATION = Generation(max_new_tokens=4096)  # greedy, as the paper's *_
 # a dict reply is ~15 tokens, so the cap never cuts a well-formed one.
 JUDGE_GENERATION = Generation(max_new_tokens=512, temperature=0.0)
 MAX_JUDGE_REPLY = 10_000  # longer replies are not the asked-for dict; never hand them to the parser
-INTEGER_STRING = re.compile(r"\s*[+-]?\d+\s*")
 PLACEHOLDER = re.compile(r"\{(question|answer|pred)\}")
 
 
@@ -97,7 +97,8 @@ def parse_judge_reply(text: str | None) -> JudgeVerdict | Rejection:
     if len(text) > MAX_JUDGE_REPLY:
         return Rejection("not_a_literal", f"judge reply of {len(text)} characters is not a dict string")
     try:
-        value = ast.literal_eval(text.strip())
+        # As the reference: the reply as it came (literal_eval itself skips leading spaces and tabs only).
+        value = ast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
         return Rejection("not_a_literal", f"judge reply is not a Python literal ({type(exc).__name__})")
     if not isinstance(value, dict):
@@ -121,9 +122,10 @@ def _judge_score(raw: Any) -> int | Rejection:
     if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
         return Rejection("bad_score", f"'score' is {raw!r}, not a number")
     if isinstance(raw, str):
-        if not INTEGER_STRING.fullmatch(raw):
+        try:  # Python's int() as the reference calls it: '0_3', ' 4 ' and '+2' are integers to it
+            number: float = int(raw)
+        except ValueError:
             return Rejection("bad_score", f"'score' is the string {raw!r}, not an integer")
-        number: float = int(raw)
     else:
         number = raw
     if isinstance(number, float) and not math.isfinite(number):

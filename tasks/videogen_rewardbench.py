@@ -88,7 +88,7 @@ class VideoGenRewardBench(Task):
                     "data_sha256": hashlib.sha256(raw).hexdigest()}
             root: Path | None = cfg.data_dir
         else:
-            raw, revision = _hub_csv()
+            raw, revision = _hub_csv(cfg.revision)
             info = {"id": HF_DATASET, "source": "hub", "revision": revision, "media": "absent (no --data-dir)"}
             root = None
         samples = [self._sample(index, row, root) for index, row in enumerate(csv.DictReader(
@@ -162,11 +162,11 @@ class VideoGenRewardBench(Task):
         return score_margins(judgments) if cfg.protocol == "scores" else score_three_way(judgments)
 
 
-def _hub_csv() -> tuple[bytes, str | None]:
+def _hub_csv(revision: str | None = None) -> tuple[bytes, str | None]:
     try:
         from huggingface_hub import HfApi, hf_hub_download
 
-        revision = HF_REVISION or HfApi().dataset_info(HF_DATASET).sha
+        revision = revision or HF_REVISION or HfApi().dataset_info(HF_DATASET).sha
         path = hf_hub_download(HF_DATASET, CSV_NAME, repo_type="dataset", revision=revision)
     except Exception as exc:
         raise UsageError(f"cannot fetch {CSV_NAME} of {HF_DATASET} from the hub: {exc}. Use --data-dir with the "

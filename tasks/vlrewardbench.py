@@ -54,8 +54,10 @@ from .templates import IMAGE_SLOT, load_template, render
 from .verdicts import robust_pairwise_choice, vlrewardbench_official_choice
 
 HF_DATASET = "MMInstruction/VL-RewardBench"
-# Commit of the hub repo whose test split is the 1,250 rows of the GitHub data.jsonl (README of that
-# commit lists `test: 1250` with the fields used here). Override with `--data-dir` for local copies.
+# Commit of the hub repo whose test split is the 1,250 rows of the GitHub data.jsonl and of the paper (README of
+# that commit lists `test: 1250` with the fields used here). It is not on the dataset's main history (most likely
+# a pull-request branch commit); main now holds 1,247 rows (`0e6e627`). `--dataset-revision` picks another
+# commit; `--data-dir` reads a local copy.
 HF_REVISION = "60630ac36ca93c0ca30249bd1ab3706170836cea"
 
 CATEGORIES = ("general", "hallucination", "reasoning")
@@ -174,7 +176,7 @@ class VLRewardBench(Task):
     def load(self, cfg: TaskConfig) -> Dataset:
         if cfg.data_dir is not None:
             return _load_local(cfg.data_dir)
-        return _load_hub(cfg.split or "test")
+        return _load_hub(cfg.split or "test", cfg.revision or HF_REVISION)
 
     # ---- requests -----------------------------------------------------------------------------
     def requests(self, sample: Sample, cfg: TaskConfig) -> list[Request]:
@@ -356,15 +358,15 @@ def _load_local(data_dir: Path) -> Dataset:
     return Dataset(samples, info)
 
 
-def _load_hub(split: str) -> Dataset:
+def _load_hub(split: str, revision: str) -> Dataset:
     try:
         import datasets
     except ImportError as exc:  # pragma: no cover - datasets is a core dependency
         raise UsageError("loading from the hub needs the `datasets` package") from exc
     try:
-        ds = datasets.load_dataset(HF_DATASET, split=split, revision=HF_REVISION)
+        ds = datasets.load_dataset(HF_DATASET, split=split, revision=revision)
     except Exception as exc:
-        raise UsageError(f"cannot load {HF_DATASET}@{HF_REVISION[:12]} split {split!r} from the hub: {exc}. "
+        raise UsageError(f"cannot load {HF_DATASET}@{revision[:12]} split {split!r} from the hub: {exc}. "
                          f"Use --data-dir with a local copy (GitHub layout: data.jsonl + images/).") from None
     ds = ds.cast_column("image", datasets.Image(decode=False))
     rows = list(ds)
@@ -378,5 +380,5 @@ def _load_hub(split: str) -> Dataset:
         if problem:
             problem = f"{HF_DATASET} row {index} (id {row_id}): {problem}"
         samples.append(_sample(row_id, index, fields, problem, category, media))
-    info = {"id": HF_DATASET, "source": "hub", "revision": HF_REVISION, "n_rows": len(samples)}
+    info = {"id": HF_DATASET, "source": "hub", "revision": revision, "n_rows": len(samples)}
     return Dataset(samples, info)

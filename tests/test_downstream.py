@@ -115,6 +115,15 @@ def test_judge_reply_parser_accepts_and_rejects(tmp_path, monkeypatch):
     assert parse_judge_reply("{'pred': 'no', 'score': '2'}") == JudgeVerdict("no", 2, "no", score_was_string=True)
     assert parse_judge_reply(" {'pred': 'Yes.', 'score': 4.8} ") == JudgeVerdict("yes", 4, "Yes.")  # int(4.8)
     assert parse_judge_reply("{'pred': 'maybe', 'score': 3}").verdict == "neither"
+    # Python's int() as the reference calls it: underscores and surrounding spaces are part of an integer string
+    assert parse_judge_reply("{'pred': 'yes', 'score': '0_3'}").score == 3
+    assert parse_judge_reply("{'pred': 'yes', 'score': ' 4 '}").score == 4
+    # the reply as it came, as the reference's literal_eval sees it: a leading newline, or spaces and tabs, parse;
+    # a newline then a tab (an indented line) and other leading whitespace (a no-break space) do not
+    assert parse_judge_reply("\n{'pred': 'yes', 'score': 1}").score == 1
+    assert parse_judge_reply(" \t{'pred': 'yes', 'score': 1}").score == 1
+    assert parse_judge_reply("\n\t{'pred': 'yes', 'score': 1}").kind == "not_a_literal"
+    assert parse_judge_reply("\u00a0{'pred': 'yes', 'score': 1}").kind == "not_a_literal"
     rejected = {
         "not a dict": "not_a_literal",
         "['yes', 4]": "not_a_dict",

@@ -116,3 +116,25 @@ def test_duplicate_ids_become_distinct_samples(vlrb_dir):
     suffixed = [i for i in ids if "#" in i]
     assert len(suffixed) == 36  # 18 ids used twice, each for a different pair of responses
     assert all(s.problem is None for s in data.samples)
+
+
+def test_dataset_revision_reaches_the_hub_loader(monkeypatch, tmp_path, capsys):
+    """The pinned commit (1,250 rows, a pull-request branch commit) is the default; --dataset-revision picks
+    another (the dataset's main holds 1,247 rows). The hub is replaced by a stand-in that records the call."""
+    import datasets
+
+    from harness.cli import main
+    from tasks.vlrewardbench import HF_REVISION
+
+    seen = []
+
+    def fake_load_dataset(name, split=None, revision=None, **kwargs):
+        seen.append((name, split, revision))
+        raise ConnectionError("offline stand-in")
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    for extra in ([], ["--dataset-revision", "0e6e627"]):
+        code = main(["run", "--tasks", "vlrewardbench", "--model", "scripted", "--output", str(tmp_path), *extra])
+        assert code == 2 and "from the hub" in capsys.readouterr().err
+    assert seen == [("MMInstruction/VL-RewardBench", "test", HF_REVISION),
+                    ("MMInstruction/VL-RewardBench", "test", "0e6e627")]
