@@ -1,13 +1,17 @@
-"""Judge throughput of a LLaVA-OneVision-7B-sized model at batch 1 vs batch 16 on one GPU.
+"""Judge throughput on 16-frame video pairs: LLaVA-OneVision-7B (UnifiedReward-7b) and Qwen2.5-VL-7B
+(UnifiedReward-qwen-7b) at their real sizes, batch 1 vs batch 8, on one GPU.
 
-    python bench/gpu_judge_throughput.py                # 7B (Qwen2-7B + SigLIP-so400m), bf16, needs a GPU
-    python bench/gpu_judge_throughput.py --size tiny    # the same script on the CPU with a tiny model
+    python bench/gpu_judge_throughput.py                 # both 7B models, bf16, needs a GPU
+    python bench/gpu_judge_throughput.py --size tiny     # the same script on the CPU with the tiny checkpoints
 
-The model is built from its config with random weights (no download): throughput depends on the
-shapes, not the values. Random weights rarely emit end-of-sequence, so every request generates
-`--new-tokens` tokens, like a judge writing its rationale. Requests are real VL-RewardBench prompts
-(../shared annotations when present) with synthetic 384x384 images, through `HFAdapter` exactly as
-`harness run --model hf` uses it (chat template, processor, length-sorted left-padded batches).
+Each model has the real checkpoint's configuration (`reward/checkpoint_configs/`): the 7B widths and depths,
+random weights (throughput depends on shapes, not values; no download), and the real tokenizer, chat
+template and processor, so prompts have the real token counts. Requests are GenAI-Bench video pairs (two
+synthetic 512x512 videos of 48 frames at 24 fps) through `HFAdapter` exactly as `harness run --model hf`
+uses it, with the protocol each family gets for `--protocol unifiedreward`: LLaVA 8 frames a video at
+512x512, 729 tokens a frame (16 x 729 = 11,664 media tokens); Qwen native video at 2 frames a second.
+Random weights rarely emit end-of-sequence, so every request generates `--new-tokens` tokens.
+Printed per model and batch size: prompt tokens, seconds, samples/s, generated tokens/s and peak GPU memory.
 """
 
 from __future__ import annotations
@@ -22,95 +26,124 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import av  # noqa: E402
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-from transformers import LlavaOnevisionConfig, LlavaOnevisionForConditionalGeneration  # noqa: E402
-from transformers.models.llava_onevision.image_processing_pil_llava_onevision import (  # noqa: E402
-    LlavaOnevisionImageProcessorPil)
 
-from bench.runner_overhead import make_data  # noqa: E402
 from harness.judging import JudgeClient  # noqa: E402
 from reward.hf import HFAdapter  # noqa: E402
-from reward.hf_loading import ImageOnlyLlavaOnevisionProcessor  # noqa: E402
-from reward.tiny_models import LLAVA_CHAT_TEMPLATE, build_tokenizer, tiny_llava_onevision  # noqa: E402
-from tasks.vlrewardbench import VLRewardBench  # noqa: E402
+from reward.hf_loading import PROCESSORS  # noqa: E402
+from reward.tiny_checkpoints import CONFIGS, save  # noqa: E402
+from tasks.genai_bench import GenAIBenchVideo  # noqa: E402
+
+FAMILIES = {"unifiedreward-7b": "llava_onevision", "qwen2.5-vl-7b": "qwen2_5_vl"}
 
 
-def llava_ov_7b(device: str, dtype: torch.dtype):
-    """LLaVA-OneVision-7B shapes (Qwen2-7B text, SigLIP-so400m/14 at 384 minus its last layer)."""
-    tok = build_tokenizer(["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<video>"],
-                          extra_special_tokens={"image_token": "<image>", "video_token": "<video>"})
-    image_processor = LlavaOnevisionImageProcessorPil(size={"height": 384, "width": 384},
-                                                      image_grid_pinpoints=[[384, 384]], do_pad=True)
-    processor = ImageOnlyLlavaOnevisionProcessor(image_processor=image_processor, tokenizer=tok,
-                                                 num_image_tokens=729, vision_feature_select_strategy="full",
-                                                 chat_template=LLAVA_CHAT_TEMPLATE)
-    config = LlavaOnevisionConfig(
-        text_config=dict(model_type="qwen2", vocab_size=152064, hidden_size=3584, intermediate_size=18944,
-                         num_hidden_layers=28, num_attention_heads=28, num_key_value_heads=4,
-                         max_position_embeddings=32768, rope_theta=1000000.0, pad_token_id=tok.pad_token_id,
-                         eos_token_id=tok.eos_token_id, tie_word_embeddings=False),
-        vision_config=dict(model_type="siglip_vision_model", hidden_size=1152, intermediate_size=4304,
-                           num_hidden_layers=26, num_attention_heads=16, patch_size=14, image_size=384,
-                           vision_use_head=False),
-        image_token_index=tok.convert_tokens_to_ids("<image>"), video_token_index=tok.convert_tokens_to_ids("<video>"),
-        vision_feature_select_strategy="full", vision_feature_layer=-1, image_grid_pinpoints=[[384, 384]])
+def full_size_model(name: str, device: str, dtype: torch.dtype):
+    """The real 7B architecture from the shipped configuration, random weights, built on `device`."""
+    from transformers import AutoConfig, AutoModelForImageTextToText, LlavaOnevisionForConditionalGeneration
+
+    from reward import convert_llava as conv
+
+    if name == "unifiedreward-7b":
+        original = json.loads((CONFIGS / "llava-onevision-qwen2-7b-ov" / "config.json").read_text())
+        vision = {"model_type": "siglip_vision_model", "hidden_size": 1152, "intermediate_size": 4304,
+                  "num_hidden_layers": 26, "num_attention_heads": 16, "num_channels": 3, "patch_size": 14,
+                  "image_size": 384, "vision_use_head": False}  # SigLIP-so400m/14 at 384 minus its last layer
+        # <image> 151646 (the original's added token) and <video> 151647 (added by the conversion)
+        config = conv.build_config(original, conv.text_config_from(original, int(original["vocab_size"])), vision,
+                                   151646, 151647, conv.grid_pinpoints(original["image_grid_pinpoints"], 384))
+        cls = LlavaOnevisionForConditionalGeneration
+    else:
+        config = AutoConfig.from_pretrained(CONFIGS / "Qwen2.5-VL-7B-Instruct")
+        cls = AutoModelForImageTextToText
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
     try:
         with torch.device(device):
-            model = LlavaOnevisionForConditionalGeneration(config)
+            model = cls.from_config(config) if cls is AutoModelForImageTextToText else cls(config)
     finally:
         torch.set_default_dtype(previous)
-    model.generation_config.pad_token_id = tok.pad_token_id
-    return model.eval(), processor
+    return model.eval()
+
+
+def write_video(path: Path, frames: int = 48, size: int = 512, fps: int = 24) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = size, size, "yuv420p"
+        rng = np.random.default_rng(len(path.name))
+        for _ in range(frames):
+            arr = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")))
+        out.mux(stream.encode())
+
+
+def make_pairs(root: Path, n: int) -> Path:
+    rows = []
+    for i in range(n):
+        write_video(root / f"vid/{i}_l.mp4")
+        write_video(root / f"vid/{i}_r.mp4")
+        rows.append({"idx": i, "prompt": f"a ball bouncing {i}", "vote_type": "leftvote",
+                     "left_video": f"vid/{i}_l.mp4", "right_video": f"vid/{i}_r.mp4"})
+    (root / "video_generation.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", choices=["7b", "tiny"], default="7b")
-    parser.add_argument("--batch-sizes", default="1,16")
-    parser.add_argument("--requests", default="16,64", help="requests per batch size (same order)")
+    parser.add_argument("--models", default=",".join(FAMILIES))
+    parser.add_argument("--batch-sizes", default="1,8")
+    parser.add_argument("--requests", type=int, default=16, help="requests per batch size")
     parser.add_argument("--new-tokens", type=int, default=64)
     args = parser.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    if args.size == "7b":
-        if device != "cuda":
-            raise SystemExit("the 7B size needs a GPU; use --size tiny on a CPU")
-        model, processor = llava_ov_7b(device, torch.bfloat16)
-    else:
-        model, processor = tiny_llava_onevision()
+    if args.size == "7b" and device != "cuda":
+        raise SystemExit("the 7B size needs a GPU; use --size tiny on a CPU")
     with tempfile.TemporaryDirectory() as tmp:
-        data = make_data(Path(tmp))
-        for line in (data / "data.jsonl").read_text().splitlines():  # realistic image size
-            path = data / json.loads(line)["image_path"]
-            Image.new("RGB", (384, 384), (120, 80, 40)).save(path, "JPEG")
-        task = VLRewardBench()
-        cfg = task.config("strict", 0, None, data)
-        samples = task.load(cfg).samples
-        print(f"{args.size} LLaVA-OneVision, {device} ({torch.cuda.get_device_name() if device == 'cuda' else 'CPU'}), "
-              f"max_new_tokens={args.new_tokens}, greedy\n")
-        print("| batch size | requests | seconds | samples/s | generated tokens/s |")
-        print("|---:|---:|---:|---:|---:|")
-        rates = {}
-        for batch_size, n in zip((int(b) for b in args.batch_sizes.split(",")),
-                                 (int(r) for r in args.requests.split(","))):
-            requests = [r for s in samples[:n] for r in task.requests(s, cfg)]
-            adapter = HFAdapter.from_model(model, processor, f"bench-{args.size}", batch_size=batch_size,
-                                           max_new_tokens=args.new_tokens)
-            client = JudgeClient(adapter, cache=None)
-            list(client.judge(requests[: min(2, len(requests))]))  # warm-up: kernels, allocator
+        data = make_pairs(Path(tmp) / "data", args.requests)
+        print(f"{args.size}, {device} ({torch.cuda.get_device_name() if device == 'cuda' else 'CPU'}), GenAI-Bench video "
+              f"pairs, --protocol unifiedreward, max_new_tokens={args.new_tokens}, greedy\n")
+        print("| model | batch | requests | prompt tokens (mean) | seconds | samples/s | generated tokens/s | peak GPU GiB |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for name in args.models.split(","):
+            checkpoint = save(name, Path(tmp) / name)  # real tokenizer, template, processor
+            processor = PROCESSORS[FAMILIES[name]].from_pretrained(checkpoint)
+            if args.size == "7b":
+                model = full_size_model(name, device, torch.bfloat16)
+            else:
+                from transformers import AutoModelForImageTextToText, LlavaOnevisionForConditionalGeneration
+
+                cls = LlavaOnevisionForConditionalGeneration if name == "unifiedreward-7b" else \
+                    AutoModelForImageTextToText
+                model = cls.from_pretrained(checkpoint).to(device).eval()
+            model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
+            task = GenAIBenchVideo()
+            for batch_size in (int(b) for b in args.batch_sizes.split(",")):
+                adapter = HFAdapter.from_model(model, processor, f"bench-{name}-{args.size}", batch_size=batch_size,
+                                               max_new_tokens=args.new_tokens)
+                cfg = task.for_family(task.config("unifiedreward", 0, "test_v1", data), adapter.family())
+                requests = [r for s in task.load(cfg).samples for r in task.requests(s, cfg)]
+                client = JudgeClient(adapter, cache=None)
+                list(client.judge(requests[:1]))  # warm-up: kernels, allocator
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                    torch.cuda.reset_peak_memory_stats()
+                start = time.perf_counter()
+                replies = [e.reply for e in client.judge(requests)]
+                seconds = time.perf_counter() - start
+                failed = [r.error for r in replies if not r.ok]
+                if failed:
+                    raise SystemExit(f"{name}: {len(failed)} request(s) failed, e.g. {failed[0]}")
+                prompt = sum(r.usage["prompt_tokens"] for r in replies) / len(replies)
+                tokens = sum(r.usage["completion_tokens"] for r in replies)
+                peak = torch.cuda.max_memory_allocated() / 2 ** 30 if device == "cuda" else float("nan")
+                print(f"| {name} [{cfg.protocol}] | {batch_size} | {len(replies)} | {prompt:,.0f} | {seconds:.2f} | "
+                      f"{len(replies) / seconds:.2f} | {tokens / seconds:.0f} | {peak:.1f} |")
+            del model
             if device == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            replies = [e.reply for e in client.judge(requests)]
-            seconds = time.perf_counter() - start
-            tokens = sum(r.usage.get("completion_tokens", 0) for r in replies if r.ok)
-            rates[batch_size] = len(requests) / seconds
-            print(f"| {batch_size} | {len(requests)} | {seconds:.2f} | {rates[batch_size]:.2f} "
-                  f"| {tokens / seconds:.0f} |")
-        low, high = min(rates), max(rates)
-        print(f"\nbatch {high} vs batch {low}: {rates[high] / rates[low]:.2f}x samples/s")
+                torch.cuda.empty_cache()
 
 
 if __name__ == "__main__":
