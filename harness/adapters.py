@@ -27,12 +27,27 @@ from typing import Any, ClassVar, Iterable, Iterator, Mapping
 from .errors import UsageError
 from .records import Generation, PreparedRequest, Reply
 
-SECRET_KEY = re.compile(r"(key|token|secret|password|authorization)", re.IGNORECASE)
+#: Argument and environment names whose values are credentials (compared case-insensitively, whole names:
+#: a substring rule once hid `max_new_tokens`, which is run identity, not a secret).
+SECRET_NAMES = frozenset({
+    "api_key", "apikey", "openai_api_key", "azure_api_key", "azure_openai_api_key", "anthropic_api_key",
+    "gemini_api_key", "google_api_key", "hf_token", "huggingface_token", "hugging_face_hub_token", "token",
+    "auth_token", "access_token", "bearer_token", "secret", "client_secret", "password", "authorization",
+})
+#: Values that look like credentials whatever their name: OpenAI/Anthropic `sk-`, Hugging Face `hf_`, GitHub,
+#: Slack, AWS access key ids, Google API keys, bearer headers.
+SECRET_VALUE = re.compile(r"(sk-[A-Za-z0-9_-]{16,}|hf_[A-Za-z0-9]{30,}|gh[pousr]_[A-Za-z0-9]{30,}|xox[abprs]-\S+"
+                          r"|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{35}|Bearer\s+\S+)")
+
+
+def is_secret(name: str, value: Any) -> bool:
+    return name.lower() in SECRET_NAMES or (isinstance(value, str) and SECRET_VALUE.search(value) is not None)
 
 
 def redact(args: Mapping[str, Any]) -> dict[str, Any]:
-    """Replace values of secret-looking keys, so results and logs never hold credentials."""
-    return {k: ("***" if SECRET_KEY.search(k) else v) for k, v in args.items()}
+    """Replace the values of credentials (by name, or by a value that looks like a key), so results and logs
+    never hold them; everything else, every generation setting included, is recorded in clear."""
+    return {k: ("***" if is_secret(k, v) else v) for k, v in args.items()}
 
 
 class Adapter(ABC):
