@@ -40,6 +40,17 @@ SECRET_VALUE = re.compile(r"(sk-[A-Za-z0-9_-]{16,}|hf_[A-Za-z0-9]{30,}|gh[pousr]
                           r"|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{35}|Bearer\s+\S+)")
 
 
+#: The authors' script families (one evaluation script per family): a judge's `family()` names one of them.
+JUDGE_FAMILIES = ("llava", "qwen")
+
+
+def check_family(adapter: str, family: str | None) -> str | None:
+    """A `family=` model argument, validated (None: not given)."""
+    if family is not None and family not in JUDGE_FAMILIES:
+        raise UsageError(f"model {adapter!r} argument family={family!r}; valid: {', '.join(JUDGE_FAMILIES)}")
+    return family
+
+
 def is_secret(name: str, value: Any) -> bool:
     return name.lower() in SECRET_NAMES or (isinstance(value, str) and SECRET_VALUE.search(value) is not None)
 

@@ -2,6 +2,7 @@
 
     --model hf --model-args pretrained=DIR_OR_HUB_ID[,batch_size=8][,device=cuda:0][,dtype=bfloat16]
                             [,device_map=auto][,revision=SHA][,max_new_tokens=N][,trust_remote_code=true]
+                            [,family=llava|qwen]
 
 - Greedy unless the protocol asks for sampling; the checkpoint's own chat template renders the prompt
   (images and text in the prompt's order).
@@ -20,7 +21,7 @@ import os
 from dataclasses import replace
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from harness.adapters import Adapter
+from harness.adapters import Adapter, check_family
 from harness.records import Generation, LoadedMedia, MediaRef, Part, PreparedRequest, Reply, Request
 from harness.registry import model
 
@@ -36,10 +37,11 @@ class HFAdapter(Adapter):
 
     def __init__(self, pretrained: str, batch_size: int = 8, device: str | None = None, dtype: str = "auto",
                  device_map: str | None = None, revision: str | None = None, max_new_tokens: int | None = None,
-                 trust_remote_code: bool = False):
+                 trust_remote_code: bool = False, family: str | None = None):
         super().__init__(pretrained=pretrained, batch_size=batch_size, device=device, dtype=dtype,
                          device_map=device_map, revision=revision, max_new_tokens=max_new_tokens,
-                         trust_remote_code=trust_remote_code)
+                         trust_remote_code=trust_remote_code, family=family)
+        self._family = check_family("hf", family)
         import torch
 
         self.torch = torch
@@ -70,6 +72,7 @@ class HFAdapter(Adapter):
         self.loaded = LoadedVLM(model.eval(), processor, model.config.model_type, f"in-memory:{name}")
         self.model, self.processor = model, processor
         self.inputs = builder_for(model.config.model_type, processor, model.config)
+        self._family = None
         self.batch_size, self.max_new_tokens, self.batches_split = max(1, batch_size), max_new_tokens, 0
         return self
 
@@ -82,6 +85,9 @@ class HFAdapter(Adapter):
                 **processor_identity(self.processor)}
 
     def family(self) -> str | None:
+        """The authors' script family: from the checkpoint's model type unless `family=` overrides it."""
+        if self._family is not None:
+            return self._family
         return "llava" if self.loaded.model_type == "llava_onevision" else "qwen"
 
     def generation_for(self, requested: Generation) -> Generation:

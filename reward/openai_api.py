@@ -46,7 +46,7 @@ from typing import Any, Iterable, Iterator
 
 import aiohttp
 
-from harness.adapters import Adapter
+from harness.adapters import Adapter, check_family
 from harness.errors import UsageError
 from harness.records import Generation, PreparedRequest, Reply
 from harness.registry import model
@@ -86,10 +86,12 @@ class OpenAIAdapter(Adapter):
                  api_key_env: str = "OPENAI_API_KEY", revision: str = "", sglang_multi_image: bool = False,
                  media_first: bool = False, backoff: float = 0.5, max_backoff: float = 30.0,
                  max_retry_after: float = 120.0, price_in: float | None = None, price_out: float | None = None,
-                 check: bool = True):
+                 check: bool = True, family: str | None = None):
         super().__init__(base_url=base_url, model=model, concurrency=concurrency, timeout=timeout,
                          max_retries=max_retries, max_new_tokens=max_new_tokens, api_key_env=api_key_env,
-                         revision=revision, sglang_multi_image=sglang_multi_image, media_first=media_first)
+                         revision=revision, sglang_multi_image=sglang_multi_image, media_first=media_first,
+                         family=family)
+        self._family = check_family("openai", family)
         self.base_urls = [u.strip().rstrip("/") for u in base_url.replace(",", "|").split("|") if u.strip()]
         if not self.base_urls:
             raise UsageError("openai: base_url is empty")
@@ -160,6 +162,10 @@ class OpenAIAdapter(Adapter):
     def identity(self) -> dict[str, Any]:
         return {"model": self.model, "revision": self.revision, "sglang_multi_image": self.sglang_multi_image,
                 "media_first": self.media_first}
+
+    def family(self) -> str | None:
+        """Unknown for a served model unless `family=llava|qwen` says which authors' scripts it follows."""
+        return self._family
 
     def generation_for(self, requested: Generation) -> Generation:
         if self.max_new_tokens is not None and requested.max_new_tokens > self.max_new_tokens:

@@ -518,3 +518,21 @@ def test_full_vlrewardbench_run_on_real_configs(name, protocol, sizes, tiny, vlr
     result = json.loads((only_run_dir(tmp_path / "runs") / "results.json").read_text())["tasks"]["vlrewardbench"]
     assert result["counts"]["n"] == 1250 and result["counts"]["n_error"] == 0
     assert result["details"]["category_sizes"] == sizes
+
+
+def test_family_argument_chooses_the_script_family(adapters, tmp_path):
+    """A served UnifiedReward-qwen (vLLM) has no model type to read: `family=qwen` picks the Qwen scripts'
+    protocol; an unknown family is a usage error before any work."""
+    from harness.errors import UsageError
+    from reward.openai_api import OpenAIAdapter
+
+    task = TASKS.get("vlrewardbench")()
+    cfg = task.config("unifiedreward", 0, None, None)
+    served = OpenAIAdapter(base_url="http://127.0.0.1:9", model="UnifiedReward", check=False, family="qwen")
+    assert task.for_family(cfg, served.family()).protocol == "unifiedreward-qwen"
+    unnamed = OpenAIAdapter(base_url="http://127.0.0.1:9", model="UnifiedReward", check=False)
+    assert task.for_family(cfg, unnamed.family()).protocol == "unifiedreward"
+    with pytest.raises(UsageError, match="family='mistral'"):
+        OpenAIAdapter(base_url="http://127.0.0.1:9", model="m", check=False, family="mistral")
+    # and a LLaVA checkpoint told it follows the Qwen scripts
+    assert HFAdapter(pretrained=str(adapters("unifiedreward-7b").args["pretrained"]), family="qwen").family() == "qwen"
