@@ -61,7 +61,7 @@ class ImageGenScoring(Task):
     expected_prompts: ClassVar[int]
 
     def config(self, protocol: str | None, seed: int, split: str | None, data_dir: Path | None,
-               scorer: bool = False) -> TaskConfig:
+               scorer: bool = False, revision: str | None = None) -> TaskConfig:
         """Every protocol here is a scalar-scorer protocol naming the scale, so the base rule (one scorer
         protocol) is replaced: any of them with a scorer, none with a generative judge."""
         if not scorer:
@@ -72,7 +72,7 @@ class ImageGenScoring(Task):
             raise UsageError(f"task {self.name!r} has no protocol {protocol!r}; valid: {', '.join(self.protocols)} "
                              f"(the scale of the scorer)")
         return TaskConfig(protocol=protocol, seed=seed, split=self.resolve_split(split), data_dir=data_dir,
-                          scorer=True)
+                          scorer=True, revision=revision)
 
     def load(self, cfg: TaskConfig) -> Dataset:
         if cfg.data_dir is None:
