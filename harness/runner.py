@@ -12,6 +12,7 @@ and reason) and the run goes on; `--strict` turns the first such record into `St
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,6 +194,8 @@ def _open_store(opts: RunOptions, config: Mapping[str, Any], config_hash: str, m
     if shard.is_main:
         try:
             store = RunStore.find_resumable(Path(opts.output), config_hash) if opts.resume else None
+            if store is None and opts.resume:
+                _no_run_to_resume(Path(opts.output), config)
             if store is None:
                 header = {"schema_version": SCHEMA_VERSION, "config": config, "config_hash": config_hash,
                           "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -209,6 +212,20 @@ def _open_store(opts: RunOptions, config: Mapping[str, Any], config_hash: str, m
     if isinstance(found, Exception):
         raise found
     return RunStore(Path(found))
+
+
+def _no_run_to_resume(output: Path, config: Mapping[str, Any]) -> None:
+    """`--resume` found no run of this configuration: a usage error naming the closest run and what differs,
+    so a changed setting never silently starts over under the impression of resuming. An output directory
+    that holds no run at all starts one (nothing to mistake), said on stderr."""
+    closest = RunStore.closest(output, config)
+    if closest is None:
+        print(f"harness: --resume: no run in {output} yet; starting a new one", file=sys.stderr)
+        return
+    directory, diffs = closest
+    raise UsageError(f"--resume: no run in {output} has this configuration; the closest, {directory.name}, differs "
+                     f"in {len(diffs)} field(s): " + "; ".join(diffs[:8]) + (" ..." if len(diffs) > 8 else "")
+                     + ". Use the same settings to resume it, or drop --resume to start a new run.")
 
 
 def _judge_task(task: Task, cfg: TaskConfig, dataset: Dataset, done: Mapping[str, Judgment], log: SampleLog,

@@ -153,6 +153,24 @@ class RunStore:
             return None
         return cls(max(candidates)[2])
 
+    @staticmethod
+    def closest(output: Path, config: Mapping[str, Any]) -> tuple[Path, list[str]] | None:
+        """The run in `output` whose configuration differs from `config` in the fewest fields (newest on a tie),
+        with those fields as `name: theirs -> ours` lines; None when `output` holds no run."""
+        best: tuple[int, str, Path, list[str]] | None = None
+        for header_path in output.glob("*/run.json") if output.is_dir() else ():
+            try:
+                header = json.loads(header_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            theirs, ours = _flatten(header.get("config") or {}), _flatten(config)
+            diffs = [f"{key}: {theirs.get(key, '(absent)')!r} -> {ours.get(key, '(absent)')!r}"
+                     for key in sorted(set(theirs) | set(ours)) if theirs.get(key) != ours.get(key)]
+            rank = (-len(diffs), str(header.get("started", "")), header_path.parent, diffs)
+            if best is None or rank[:2] > best[:2]:
+                best = rank  # type: ignore[assignment]
+        return (best[2], best[3]) if best is not None else None
+
     def lock(self) -> None:
         """Hold an exclusive lock on the run for this process's lifetime (released by the OS even on
         SIGKILL), so two processes resuming one run cannot interleave records."""
@@ -206,6 +224,16 @@ class RunStore:
         path = self.dir / "results.json"
         atomic_write_json(path, json_safe(results))
         return path
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as dotted keys (`model.args.max_new_tokens`), for naming what differs."""
+    if not isinstance(value, Mapping):
+        return {prefix: value}
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+    return out
 
 
 def _slug(text: str) -> str:

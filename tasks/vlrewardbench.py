@@ -148,6 +148,11 @@ PROTOCOLS = {
         "VL-RewardBench prompt and cal.py regex; unparsed replies leave the denominators",
         deviations=("one greedy reply per item (k=1) instead of temperature 0.2 / top-p 0.2 samples with "
                     "majority of k", "answer order from (seed, id) instead of unseeded random.choice")),
+    "unifiedreward": ProtocolSpec(
+        "unifiedreward", "1",
+        "the paper script's behaviour, known bugs included: random.seed(seed) order stream, gold phrase "
+        "as substring, id-prefix categories 631/301/318",
+        deviations=("reproduces a known bug: POVID items counted as general (see protocols.md)",)),
     "unifiedreward-qwen": ProtocolSpec(
         "unifiedreward-qwen", "1",
         "the authors' Qwen script (test_qwen_vlrewardbench.py): the same prompt with the image as its own item, "
@@ -155,11 +160,6 @@ PROTOCOLS = {
         deviations=("reproduces a known bug: POVID items counted as general (see protocols.md)",
                     "greedy decoding; the script passes no sampling settings (the checkpoint's generation_config "
                     "decides)")),
-    "unifiedreward": ProtocolSpec(
-        "unifiedreward", "1",
-        "the paper script's behaviour, known bugs included: random.seed(seed) order stream, gold phrase "
-        "as substring, id-prefix categories 631/301/318",
-        deviations=("reproduces a known bug: POVID items counted as general (see protocols.md)",)),
 }
 
 

@@ -65,3 +65,20 @@ def test_hub_loading_at_the_pinned_revision(tmp_path):
     task = json.loads((only_run_dir(tmp_path / "runs") / "results.json").read_text())["tasks"]["vlrewardbench"]
     assert task["dataset"]["source"] == "hub" and task["dataset"]["n_rows"] == 1250
     assert task["counts"]["n_error"] == 0
+
+
+def test_resume_without_a_run_of_this_configuration_is_a_usage_error(vlrb_dir, tmp_path):
+    """--resume never silently starts over when runs exist: it names the closest run and what differs."""
+    runs = tmp_path / "runs"
+    base = ["run", "--tasks", "vlrewardbench", "--model", "scripted", "--data-dir", str(vlrb_dir), "--limit", "3",
+            "--output", str(runs)]
+    first = harness(*base, "--resume", cache=tmp_path)  # nothing to resume yet: a new run, said on stderr
+    assert first.returncode == 0 and "no run in" in first.stderr and "starting a new one" in first.stderr
+    run_dir = only_run_dir(runs)
+    changed = harness(*base, "--seed", "1", "--resume", cache=tmp_path)
+    assert changed.returncode == 2
+    message = changed.stderr.strip().splitlines()[-1]
+    assert run_dir.name in message and "seed: 0 -> 1" in message and "drop --resume" in message
+    assert [d.name for d in runs.iterdir() if d.is_dir()] == [run_dir.name]  # no orphan run directory
+    same = harness(*base, "--resume", cache=tmp_path)
+    assert same.returncode == 0 and same.stdout.strip().splitlines()[-1] == str(run_dir)
