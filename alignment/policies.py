@@ -77,7 +77,9 @@ class Policy(ABC):
     name: ClassVar[str] = "policy"
     kind: ClassVar[str] = "text"
 
-    from_args = classmethod(Adapter.from_args.__func__)  # the same k=v checking and typing as judges
+    # the same k=v checking and typing as judges
+    from_args = classmethod(Adapter.from_args.__func__)  # type: ignore[attr-defined]
+    check_args = classmethod(Adapter.check_args.__func__)  # type: ignore[attr-defined]
 
     def __init__(self, **args: Any):
         self.args = dict(args)

@@ -77,6 +77,12 @@ class Adapter(ABC):
 
     @classmethod
     def from_args(cls, raw: Mapping[str, str]) -> "Adapter":
+        return cls(**cls.check_args(raw))
+
+    @classmethod
+    def check_args(cls, raw: Mapping[str, str]) -> dict[str, Any]:
+        """`--model-args` checked against the constructor and converted to its types, without building the
+        adapter (so a misspelled argument fails before any data or weights are loaded)."""
         sig = inspect.signature(cls.__init__)
         params = {n: p for n, p in sig.parameters.items()
                   if n != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
@@ -94,7 +100,7 @@ class Adapter(ABC):
         missing = [n for n, p in params.items() if p.default is p.empty and n not in kwargs]
         if missing:
             raise UsageError(f"model {cls.name!r} needs {', '.join(f'{m}=...' for m in missing)} in --model-args")
-        return cls(**kwargs)
+        return kwargs
 
     def describe(self) -> dict[str, Any]:
         """What results.json records about the judge (secrets redacted)."""

@@ -195,6 +195,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"harness: error: {exc}", file=sys.stderr)
         return 2
+    except ImportError as exc:
+        missing = missing_extra(args, exc)
+        if missing is None:
+            raise
+        print(f"harness: error: {missing}", file=sys.stderr)
+        return 2
     except StrictFailure as exc:
         print(f"harness: stopped: {exc}", file=sys.stderr)
         return 1
@@ -232,6 +238,25 @@ def _run(args: argparse.Namespace) -> int:
           f"already done (resume): {outcome.resumed_samples}")
     print(outcome.dir)
     return 0
+
+
+#: Optional packages and the extra that installs them (pyproject.toml).
+EXTRA_OF_PACKAGE = {"torch": "hf", "transformers": "hf", "safetensors": "hf", "trl": "train", "peft": "train",
+                    "accelerate": "train", "diffusers": "gen"}
+EXTRA_OF_COMMAND = {"train-reward": "train", "dpo-vlm": "train", "dpo-diffusion": "gen", "generate": "gen",
+                    "convert-llava": "hf"}
+
+
+def missing_extra(args: argparse.Namespace, exc: ImportError) -> str | None:
+    """One line naming the extra a command needs, when `exc` is a missing optional package (else None)."""
+    package = (exc.name or "").split(".")[0]
+    if package not in EXTRA_OF_PACKAGE:
+        return None
+    extra = EXTRA_OF_COMMAND.get(args.command, EXTRA_OF_PACKAGE[package])
+    what = f"--model {args.model}" if args.command in ("run", "inspect") and getattr(args, "model", None) else \
+        f"`harness {args.command}`"
+    return (f"{what} needs the `{extra}` extra ({package} is not installed): "
+            f'pip install "torch==2.13.0" -e ".[{extra}]" (docs/install.md)')
 
 
 def _inspect(args: argparse.Namespace) -> int:

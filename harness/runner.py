@@ -12,6 +12,7 @@ and reason) and the run goes on; `--strict` turns the first such record into `St
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -76,6 +77,8 @@ def resolve_tasks(opts: RunOptions, adapter_kind: str = "judge") -> list[tuple[T
         raise UsageError("--tasks names a task twice")
     if opts.limit is not None and opts.limit < 1:
         raise UsageError("--limit must be a positive number of samples")
+    if not 0 <= opts.seed < 2 ** 32:
+        raise UsageError(f"--seed {opts.seed}: must be an integer in 0 .. 2**32 - 1 (it seeds numpy's bootstrap)")
     data_dir = Path(opts.data_dir) if opts.data_dir else None
     if data_dir is not None and not data_dir.is_dir():
         raise UsageError(f"--data-dir {data_dir} does not exist or is not a directory")
@@ -85,6 +88,32 @@ def resolve_tasks(opts: RunOptions, adapter_kind: str = "judge") -> list[tuple[T
         resolved.append((task, task.config(opts.protocol, opts.seed, opts.split, data_dir,
                                            scorer=adapter_kind == "scorer", revision=opts.dataset_revision)))
     return resolved
+
+
+def check_locations(opts: RunOptions) -> None:
+    """--output and the cache must be directories this process can write, checked before any work."""
+    from .cache import default_cache_path
+
+    places = [(Path(opts.output), "--output")]
+    if opts.use_cache:
+        places.append((Path(opts.cache_path or default_cache_path()).parent, "the cache directory (--cache-path, "
+                                                                             "$HARNESS_CACHE_DIR)"))
+    for path, what in places:
+        existing = next((p for p in (path, *path.parents) if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise UsageError(f"{what} {path}: {existing} is a file, not a directory")
+        if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+            raise UsageError(f"{what} {path}: {existing} is not writable by this user; choose another location")
+
+
+def load_datasets(resolved: Sequence[tuple[Task, TaskConfig]], limit: int | None) -> list[Dataset]:
+    """Every task's data, before any model is loaded or judged: a missing file of the last task fails the
+    run before the first task costs a judge call."""
+    out = []
+    for task, cfg in resolved:
+        dataset = task.load(cfg)
+        out.append(Dataset(dataset.samples[:limit], dataset.info) if limit is not None else dataset)
+    return out
 
 
 def build_adapter(opts: RunOptions, adapter: Adapter | None = None) -> Adapter:
@@ -97,6 +126,10 @@ def run(opts: RunOptions, adapter: Adapter | None = None) -> RunOutcome:
     """Run `opts`. `adapter` may be passed in-process (tests, notebooks) instead of built by name."""
     # Names and protocols are checked before the (possibly heavy) adapter is built.
     resolved = resolve_tasks(opts, adapter.kind if adapter is not None else MODELS.get(opts.model).kind)
+    if adapter is None:
+        MODELS.get(opts.model).check_args(dict(opts.model_args))
+    check_locations(opts)
+    datasets = load_datasets(resolved, opts.limit)  # the data before the weights
     adapter = build_adapter(opts, adapter)
     resolved = [(t, t.for_family(c, adapter.family())) for t, c in resolved]
     config = {
@@ -122,10 +155,7 @@ def run(opts: RunOptions, adapter: Adapter | None = None) -> RunOutcome:
         judge_client = JudgeClient(judge, cache) if judge is not None else None
         task_results: dict[str, Any] = {}
         resumed = 0
-        for task, cfg in resolved:
-            dataset = task.load(cfg)
-            if opts.limit is not None:
-                dataset = Dataset(dataset.samples[: opts.limit], dataset.info)
+        for (task, cfg), dataset in zip(resolved, datasets):
             log = store.sample_log(task.name, shard.rank)
             try:
                 done = log.load()

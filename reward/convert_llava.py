@@ -85,7 +85,8 @@ try:
     )
     from transformers.models.llava_onevision.image_processing_pil_llava_onevision import LlavaOnevisionImageProcessorPil
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError("convert-llava needs the `hf` extra: pip install \"torch==2.13.0\" -e \".[hf]\"") from exc
+    raise ImportError("convert-llava needs the `hf` extra: pip install \"torch==2.13.0\" -e \".[hf]\"",
+                      name=exc.name) from exc
 
 from .hf_loading import DTYPES, ImageOnlyLlavaOnevisionProcessor
 

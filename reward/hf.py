@@ -26,7 +26,7 @@ from harness.records import Generation, LoadedMedia, MediaRef, Part, PreparedReq
 from harness.registry import model
 
 from .hf_inputs import EncodedPrompt, builder_for
-from .hf_loading import load_vlm, processor_identity
+from .hf_loading import load_vlm, processor_identity, require_device
 
 LOOKAHEAD = 4  # batches buffered and sorted by prompt length before generation
 
@@ -45,6 +45,7 @@ class HFAdapter(Adapter):
         import torch
 
         self.torch = torch
+        require_device("hf", device)
         if device is None and not device_map and torch.cuda.is_available() and "LOCAL_RANK" in os.environ:
             device = f"cuda:{int(os.environ['LOCAL_RANK'])}"  # one model per process under accelerate/torchrun
         self.loaded = load_vlm(pretrained, revision=revision, device=device, dtype=dtype, device_map=device_map,

@@ -23,7 +23,8 @@ try:
     import torch
     import transformers
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError("the hf adapter needs the `hf` extra: pip install \"torch==2.13.0\" -e \".[hf]\"") from exc
+    raise ImportError("the hf adapter needs the `hf` extra: pip install \"torch==2.13.0\" -e \".[hf]\"",
+                      name=exc.name) from exc
 
 
 def _image_only(base: type) -> type:
@@ -61,6 +62,13 @@ class LoadedVLM:
     processor: Any
     model_type: str
     revision: str | None  # hub commit, or a fingerprint of local weights
+
+
+def require_device(owner: str, device: str | None) -> None:
+    """A CUDA device asked for where torch sees none: one line before any weights load."""
+    if (device or "").startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"{owner}: device={device}, but torch {torch.__version__} sees no CUDA device (a CPU build "
+                         f"or no GPU here); use device=cpu or run where a GPU is available")
 
 
 def processor_identity(processor: Any) -> dict[str, Any]:

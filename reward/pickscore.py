@@ -37,7 +37,7 @@ from harness.errors import UsageError
 from harness.records import PreparedRequest, Reply
 from harness.registry import model
 
-from .hf_loading import DTYPES, checkpoint_fingerprint, read_model_type
+from .hf_loading import DTYPES, checkpoint_fingerprint, read_model_type, require_device
 
 import torch  # noqa: E402 - after hf_loading, whose ImportError names the missing extra
 from transformers import AutoTokenizer, CLIPModel  # noqa: E402
@@ -55,6 +55,7 @@ class PickScoreAdapter(Adapter):
                  dtype: str = "float32", batch_size: int = 32, revision: str | None = None):
         super().__init__(pretrained=pretrained, processor=processor, device=device, dtype=dtype,
                          batch_size=batch_size, revision=revision)
+        require_device("pickscore", device)
         model_type = read_model_type(pretrained, revision, trust_remote_code=False)
         if model_type != "clip":
             raise UsageError(f"pretrained={pretrained} is a {model_type!r} checkpoint; PickScore is a 'clip' one")

@@ -131,3 +131,68 @@ def test_replay_without_a_reply_for_a_sample_is_an_error(capsys, tmp_path):
     records = {r["id"]: r for r in read_jsonl(only_run_dir(tmp_path / "runs") / "vlrewardbench.samples.jsonl")}
     assert records["wildvision_b"]["status"] == "error"
     assert records["wildvision_b"]["reason"] == "no reply for id 'wildvision_b' in replies.jsonl"
+
+
+# ---- failures knowable before the work fail before it (one line, exit 2, no run directory) -----------
+
+def test_bad_seed_fails_before_any_judging(tmp_path, capsys):
+    data = make_data_dir(tmp_path / "d", [row("RLAIF-V-1", "rlaif-v")])
+    code, _, err = cli(capsys, "run", "--tasks", "vlrewardbench", "--model", "scripted", "--data-dir", str(data),
+                       "--seed", "-3", "--output", str(tmp_path / "runs"))
+    assert code == 2 and err.count("\n") == 1 and "--seed -3" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_every_tasks_data_is_checked_before_the_first_task_is_judged(tmp_path, capsys):
+    data = make_data_dir(tmp_path / "d", [row("RLAIF-V-1", "rlaif-v")])  # no image_generation.jsonl
+    code, _, err = cli(capsys, "run", "--tasks", "vlrewardbench,genai_bench_image", "--model", "scripted",
+                       "--data-dir", str(data), "--output", str(tmp_path / "runs"))
+    assert code == 2 and "image_generation.jsonl" in err
+    assert not (tmp_path / "runs").exists()  # vlrewardbench was not judged first
+
+
+@pytest.mark.parametrize("where", ["output", "cache"])
+def test_output_and_cache_locations_must_be_writable_directories(where, tmp_path, capsys):
+    data = make_data_dir(tmp_path / "d", [row("RLAIF-V-1", "rlaif-v")])
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    output = blocker / "runs" if where == "output" else tmp_path / "runs"
+    extra = ["--cache-path", str(blocker / "judgments.sqlite")] if where == "cache" else []
+    code, _, err = cli(capsys, "run", "--tasks", "vlrewardbench", "--model", "scripted", "--data-dir", str(data),
+                       "--output", str(output), *extra)
+    assert code == 2 and f"{blocker} is a file, not a directory" in err and err.count("\n") == 1
+    assert not (tmp_path / "runs").exists()
+
+
+def test_cuda_device_on_a_machine_without_one_is_one_line(tmp_path, capsys):
+    pytest.importorskip("transformers")
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    from reward.tiny_models import save_tiny
+
+    judge = save_tiny("qwen2_vl", tmp_path / "judge")
+    data = make_data_dir(tmp_path / "d", [row("RLAIF-V-1", "rlaif-v")])
+    code, _, err = cli(capsys, "run", "--tasks", "vlrewardbench", "--model", "hf", "--model-args",
+                       f"pretrained={judge},device=cuda:0", "--data-dir", str(data), "--output", str(tmp_path / "r"))
+    assert code == 2 and err.count("\n") == 1 and "device=cuda:0" in err and "device=cpu" in err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("argv, extra", [(["run", "--tasks", "vlrewardbench", "--model", "hf", "--model-args",
+                                           "pretrained=x"], "hf"),
+                                         (["convert-llava", "src", "dst"], "hf")])
+def test_a_command_without_its_extra_names_the_install(argv, extra, tmp_path):
+    """A core install (torch absent, simulated by blocking the import in a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['torch'] = None; from harness.cli import main; "
+            f"raise SystemExit(main({argv!r}))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          env={**__import__("os").environ, "PYTHONPATH": str(__import__("pathlib").Path(
+                              __file__).resolve().parents[1])})
+    assert proc.returncode == 2, proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert f"needs the `{extra}` extra" in line and f'-e ".[{extra}]"' in line and "Traceback" not in proc.stderr
