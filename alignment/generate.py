@@ -275,7 +275,7 @@ def build_policy(name: str, args: str) -> Policy:
         import alignment.diffusion_policies  # noqa: F401
     except ImportError:
         pass
-    return POLICIES.get(name).from_args(parse_model_args(args))
+    return POLICIES.get(name).from_args(parse_model_args(args, "--policy-args"), "--policy-args")
 
 
 def main(args: argparse.Namespace | Sequence[str] | None = None) -> int:

@@ -76,19 +76,20 @@ class Adapter(ABC):
         self.args = dict(args)
 
     @classmethod
-    def from_args(cls, raw: Mapping[str, str]) -> "Adapter":
-        return cls(**cls.check_args(raw))
+    def from_args(cls, raw: Mapping[str, str], flag: str = "--model-args") -> "Adapter":
+        return cls(**cls.check_args(raw, flag))
 
     @classmethod
-    def check_args(cls, raw: Mapping[str, str]) -> dict[str, Any]:
-        """`--model-args` checked against the constructor and converted to its types, without building the
-        adapter (so a misspelled argument fails before any data or weights are loaded)."""
+    def check_args(cls, raw: Mapping[str, str], flag: str = "--model-args") -> dict[str, Any]:
+        """`--model-args` (or the `flag` they came from, named in errors: `--judge-args`, `--policy-args`, ...)
+        checked against the constructor and converted to its types, without building the adapter (so a
+        misspelled argument fails before any data or weights are loaded)."""
         sig = inspect.signature(cls.__init__)
         params = {n: p for n, p in sig.parameters.items()
                   if n != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
         unknown = sorted(set(raw) - set(params))
         if unknown:
-            raise UsageError(f"model {cls.name!r} has no argument {', '.join(map(repr, unknown))}; "
+            raise UsageError(f"{flag}: model {cls.name!r} has no argument {', '.join(map(repr, unknown))}; "
                              f"valid arguments: {', '.join(params) or '(none)'}")
         hints = typing.get_type_hints(cls.__init__)
         kwargs: dict[str, Any] = {}
@@ -96,10 +97,10 @@ class Adapter(ABC):
             try:
                 kwargs[key] = _coerce(value, hints.get(key, str))
             except ValueError as exc:
-                raise UsageError(f"model {cls.name!r} argument {key}={value!r}: {exc}") from None
+                raise UsageError(f"{flag}: model {cls.name!r} argument {key}={value!r}: {exc}") from None
         missing = [n for n, p in params.items() if p.default is p.empty and n not in kwargs]
         if missing:
-            raise UsageError(f"model {cls.name!r} needs {', '.join(f'{m}=...' for m in missing)} in --model-args")
+            raise UsageError(f"model {cls.name!r} needs {', '.join(f'{m}=...' for m in missing)} in {flag}")
         return kwargs
 
     def describe(self) -> dict[str, Any]:
@@ -183,8 +184,9 @@ def _coerce(value: str, annotation: Any) -> Any:
     return value
 
 
-def parse_model_args(text: str | None) -> dict[str, str]:
-    """`k=v,k=v` -> dict. A value may contain commas if quoted: path="a,b.jsonl"."""
+def parse_model_args(text: str | None, flag: str = "--model-args") -> dict[str, str]:
+    """`k=v,k=v` -> dict. A value may contain commas if quoted: path="a,b.jsonl" (quote the whole
+    argument for the shell: --model-args 'path="a,b.jsonl",name=x')."""
     if not text:
         return {}
     out: dict[str, str] = {}
@@ -192,7 +194,7 @@ def parse_model_args(text: str | None) -> dict[str, str]:
         if not item.strip():
             continue
         if "=" not in item:
-            raise UsageError(f"--model-args item {item!r} is not key=value")
+            raise UsageError(f"{flag} item {item!r} is not key=value")
         key, value = item.split("=", 1)
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":

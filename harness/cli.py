@@ -18,9 +18,25 @@ from .errors import HarnessError, StrictFailure, UsageError
 from .registry import MODELS, TASKS
 
 
+def limit_value(text: str) -> int | float:
+    """--limit: a count (>= 1) or a fraction (0 < F < 1) of each task's samples."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a count nor a fraction") from None
+    if value >= 1 and value.is_integer():
+        return int(value)
+    if 0 < value < 1:
+        return value
+    raise argparse.ArgumentTypeError(f"{text!r}: a count is a whole number >= 1, a fraction lies in (0, 1)")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="harness",
                                      description="Evaluate multimodal reward models on reward benchmarks.")
+    parser.add_argument("--version", action="version", version=f"harness {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="judge benchmark samples and write a run directory")
@@ -32,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--split", default=None, help="dataset split (default: the task's first split)")
     run.add_argument("--dataset-revision", default=None,
                      help="hub dataset commit instead of the task's pinned one (e.g. VL-RewardBench's main: 1,247 rows)")
-    run.add_argument("--limit", type=int, default=None, help="judge only the first N samples of each task")
+    run.add_argument("--limit", type=limit_value, default=None,
+                     help="judge only the first N samples of each task, or a fraction of each (0 < F < 1, rounded up)")
     run.add_argument("--seed", type=int, default=0, help="seed for answer-order swaps and bootstrap CIs")
     run.add_argument("--output", type=Path, default=Path("runs"), help="where run directories go (default runs/)")
     run.add_argument("--resume", action="store_true",
@@ -227,7 +244,7 @@ def _run(args: argparse.Namespace) -> int:
         strict=args.strict,
         cache_path=args.cache_path,
         judge=args.judge,
-        judge_args=parse_model_args(args.judge_args),
+        judge_args=parse_model_args(args.judge_args, "--judge-args"),
         dataset_revision=args.dataset_revision,
     )
     outcome = run(opts)
@@ -285,8 +302,8 @@ def _construct(args: argparse.Namespace) -> int:
     from .cache import JudgmentCache
     from .registry import MODELS
 
-    policy = POLICIES.get(args.policy).from_args(parse_model_args(args.policy_args))
-    reward = MODELS.get(args.reward).from_args(parse_model_args(args.reward_args))
+    policy = POLICIES.get(args.policy).from_args(parse_model_args(args.policy_args, "--policy-args"), "--policy-args")
+    reward = MODELS.get(args.reward).from_args(parse_model_args(args.reward_args, "--reward-args"), "--reward-args")
     cache = None if args.no_cache else JudgmentCache()
     try:
         report = construct(policy, reward, args.inputs, args.out,

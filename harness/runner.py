@@ -44,7 +44,8 @@ class RunOptions:
     protocol: str | None = None
     data_dir: Path | None = None
     split: str | None = None
-    limit: int | None = None
+    #: the first N samples of each task, or (0 < limit < 1) that fraction of each, rounded up
+    limit: int | float | None = None
     seed: int = 0
     output: Path = Path("runs")
     resume: bool = False
@@ -75,8 +76,8 @@ def resolve_tasks(opts: RunOptions, adapter_kind: str = "judge") -> list[tuple[T
         raise UsageError("--tasks is empty")
     if len(set(opts.tasks)) != len(opts.tasks):
         raise UsageError("--tasks names a task twice")
-    if opts.limit is not None and opts.limit < 1:
-        raise UsageError("--limit must be a positive number of samples")
+    if opts.limit is not None and not (opts.limit >= 1 and float(opts.limit).is_integer() or 0 < opts.limit < 1):
+        raise UsageError(f"--limit {opts.limit}: a positive number of samples, or a fraction in (0, 1)")
     if not 0 <= opts.seed < 2 ** 32:
         raise UsageError(f"--seed {opts.seed}: must be an integer in 0 .. 2**32 - 1 (it seeds numpy's bootstrap)")
     data_dir = Path(opts.data_dir) if opts.data_dir else None
@@ -106,13 +107,16 @@ def check_locations(opts: RunOptions) -> None:
             raise UsageError(f"{what} {path}: {existing} is not writable by this user; choose another location")
 
 
-def load_datasets(resolved: Sequence[tuple[Task, TaskConfig]], limit: int | None) -> list[Dataset]:
+def load_datasets(resolved: Sequence[tuple[Task, TaskConfig]], limit: int | float | None) -> list[Dataset]:
     """Every task's data, before any model is loaded or judged: a missing file of the last task fails the
     run before the first task costs a judge call."""
     out = []
     for task, cfg in resolved:
         dataset = task.load(cfg)
-        out.append(Dataset(dataset.samples[:limit], dataset.info) if limit is not None else dataset)
+        if limit is not None:
+            n = math.ceil(len(dataset.samples) * limit) if limit < 1 else int(limit)
+            dataset = Dataset(dataset.samples[:n], dataset.info)
+        out.append(dataset)
     return out
 
 
@@ -128,6 +132,9 @@ def run(opts: RunOptions, adapter: Adapter | None = None) -> RunOutcome:
     resolved = resolve_tasks(opts, adapter.kind if adapter is not None else MODELS.get(opts.model).kind)
     if adapter is None:
         MODELS.get(opts.model).check_args(dict(opts.model_args))
+    judge_spec = _judge_spec(opts, resolved)
+    if judge_spec is not None:
+        MODELS.get(judge_spec[0]).check_args(judge_spec[1], "--judge-args")
     check_locations(opts)
     datasets = load_datasets(resolved, opts.limit)  # the data before the weights
     adapter = build_adapter(opts, adapter)
@@ -203,8 +210,9 @@ def run(opts: RunOptions, adapter: Adapter | None = None) -> RunOutcome:
     return RunOutcome(store.dir, results, client.stats.sent, client.stats.cache_hits, resumed)
 
 
-def _build_judge(opts: RunOptions, resolved: Sequence[tuple[Task, TaskConfig]]) -> Adapter | None:
-    """The second-stage judge of two-stage tasks: --judge/--judge-args, else the task's pinned default."""
+def _judge_spec(opts: RunOptions, resolved: Sequence[tuple[Task, TaskConfig]]) -> tuple[str, dict[str, str]] | None:
+    """(name, args) of the second-stage judge of two-stage tasks: --judge/--judge-args, else the task's pinned
+    default; None when no task needs one."""
     needing = [t for t, _ in resolved if getattr(t, "needs_judge", False)]
     if not needing:
         if opts.judge:
@@ -212,9 +220,14 @@ def _build_judge(opts: RunOptions, resolved: Sequence[tuple[Task, TaskConfig]]) 
                              f"take none")
         return None
     if opts.judge:
-        return MODELS.get(opts.judge).from_args(dict(opts.judge_args))
+        return opts.judge, dict(opts.judge_args)
     name, args = needing[0].default_judge
-    return MODELS.get(name).from_args({**args, **dict(opts.judge_args)})
+    return name, {**args, **dict(opts.judge_args)}
+
+
+def _build_judge(opts: RunOptions, resolved: Sequence[tuple[Task, TaskConfig]]) -> Adapter | None:
+    spec = _judge_spec(opts, resolved)
+    return MODELS.get(spec[0]).from_args(spec[1], "--judge-args") if spec else None
 
 
 def _open_store(opts: RunOptions, config: Mapping[str, Any], config_hash: str, model_name: str, shard: Shard,

@@ -82,3 +82,38 @@ def test_resume_without_a_run_of_this_configuration_is_a_usage_error(vlrb_dir, t
     assert [d.name for d in runs.iterdir() if d.is_dir()] == [run_dir.name]  # no orphan run directory
     same = harness(*base, "--resume", cache=tmp_path)
     assert same.returncode == 0 and same.stdout.strip().splitlines()[-1] == str(run_dir)
+
+
+def test_version_and_python_api(vlrb_dir, tmp_path):
+    import harness as package
+
+    version = subprocess.run([sys.executable, "-m", "harness", "--version"], capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+    assert version.returncode == 0 and version.stdout.strip() == f"harness {package.__version__}"
+    tasks = package.list_tasks()
+    assert tasks["vlrewardbench"]["default_protocol"] == "strict" and "unifiedreward-qwen" in tasks["vlrewardbench"][
+        "protocols"]
+    assert "hf" in package.list_models() and "scripted" in package.list_models()
+    # evaluate() is the CLI's code path: same results.json as `harness run` with the same settings
+    outcome = package.evaluate(["vlrewardbench"], "scripted", {"reply": "Answer 1 is better"}, data_dir=vlrb_dir,
+                               limit=0.01, output=tmp_path / "api", use_cache=False)
+    cli = subprocess.run([sys.executable, "-m", "harness", "run", "--tasks", "vlrewardbench", "--model", "scripted",
+                          "--model-args", "reply=Answer 1 is better", "--data-dir", str(vlrb_dir), "--limit", "0.01",
+                          "--output", str(tmp_path / "cli"), "--no-cache"], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT), "HARNESS_CACHE_DIR": str(tmp_path)}, timeout=120)
+    assert cli.returncode == 0, cli.stderr
+    from_cli = json.loads((Path(cli.stdout.strip().splitlines()[-1]) / "results.json").read_text())
+    api_task, cli_task = outcome.results["tasks"]["vlrewardbench"], from_cli["tasks"]["vlrewardbench"]
+    assert api_task["counts"]["n"] == 13  # ceil(1,250 x 0.01)
+    assert api_task["metrics"] == cli_task["metrics"] and outcome.results["config_hash"] == from_cli["config_hash"]
+    assert outcome.dir.parent == tmp_path / "api"
+
+
+def test_argument_errors_name_the_flag_they_came_from(tmp_path):
+    bad_judge = harness("run", "--tasks", "msvd_qa", "--model", "scripted", "--judge", "scripted",
+                        "--judge-args", "temprature=0", "--data-dir", str(tmp_path), "--output",
+                        str(tmp_path / "r"), cache=tmp_path)
+    assert bad_judge.returncode == 2 and "--judge-args: model 'scripted' has no argument 'temprature'" in \
+        bad_judge.stderr
+    bad_limit = harness("run", "--tasks", "vlrewardbench", "--model", "scripted", "--limit", "1.5", cache=tmp_path)
+    assert bad_limit.returncode == 2 and "--limit" in bad_limit.stderr
