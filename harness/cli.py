@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .adapters import parse_model_args
-from .errors import HarnessError, StrictFailure, UsageError
+from .errors import HarnessError, Interrupted, StrictFailure, UsageError
 from .registry import MODELS, TASKS
 
 
@@ -154,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:
         if args.command == "list":
@@ -221,6 +222,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StrictFailure as exc:
         print(f"harness: stopped: {exc}", file=sys.stderr)
         return 1
+    except Interrupted as exc:
+        import shlex
+
+        again = argv if "--resume" in argv else [*argv, "--resume"]
+        print(f"harness: {exc}; continue with: python -m harness {shlex.join(again)}", file=sys.stderr)
+        return 130
     except HarnessError as exc:
         print(f"harness: failed: {exc}", file=sys.stderr)
         return 1

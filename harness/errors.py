@@ -4,6 +4,7 @@
 - `SampleError`: one sample cannot be judged (bad row, unreadable media, adapter failure). Counted in
   the sample's record and the run goes on; fatal under `--strict`.
 - `StrictFailure`: raised by the runner under `--strict` at the first failed sample. Exit 1.
+- `Interrupted`: Ctrl-C (SIGINT) stopped the run after the record in progress. Exit 130.
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ class MediaError(SampleError):
 
 class StrictFailure(HarnessError):
     """A sample failed while `--strict` was on."""
+
+
+class Interrupted(HarnessError):
+    """The user pressed Ctrl-C: the run stopped after its current record; `run_dir` resumes it."""
+
+    def __init__(self, run_dir: object):
+        super().__init__(f"interrupted; the run directory {run_dir} holds every finished record")
+        self.run_dir = run_dir
 
 
 def did_you_mean(name: str, valid: list[str]) -> str:

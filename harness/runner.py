@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from tqdm import tqdm
 
@@ -25,7 +27,7 @@ from . import __version__, provenance
 from .adapters import Adapter
 from .cache import JudgmentCache
 from .distributed import Group, Shard, current_shard
-from .errors import SampleError, StrictFailure, UsageError
+from .errors import Interrupted, SampleError, StrictFailure, UsageError
 from .judging import Exchange, JudgeClient
 from .metrics import bootstrap_ci
 from .records import Judgment, Request, Sample, canonical_json, sha256_text
@@ -126,8 +128,43 @@ def build_adapter(opts: RunOptions, adapter: Adapter | None = None) -> Adapter:
     return MODELS.get(opts.model).from_args(dict(opts.model_args))
 
 
+class _StopOnInterrupt:
+    """Ctrl-C during a run: the first asks the run to stop after the record in progress (records are whole
+    lines, the adapter is closed, the run can be resumed); a second exits at once. Only in the main thread
+    (signal handlers cannot be installed elsewhere); the previous handler is restored afterwards."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> "_StopOnInterrupt":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            os._exit(130)  # the second Ctrl-C: now
+        self.requested = True
+        print("\nharness: Ctrl-C: stopping after the record in progress (press it again to quit at once)",
+              file=sys.stderr, flush=True)
+
+    def check(self, run_dir: Path) -> None:
+        if self.requested:
+            raise Interrupted(run_dir)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 def run(opts: RunOptions, adapter: Adapter | None = None) -> RunOutcome:
     """Run `opts`. `adapter` may be passed in-process (tests, notebooks) instead of built by name."""
+    with _StopOnInterrupt() as stop:
+        return _run(opts, adapter, stop)
+
+
+def _run(opts: RunOptions, adapter: Adapter | None, stop: _StopOnInterrupt) -> RunOutcome:
     # Names and protocols are checked before the (possibly heavy) adapter is built.
     resolved = resolve_tasks(opts, adapter.kind if adapter is not None else MODELS.get(opts.model).kind)
     if adapter is None:
@@ -172,7 +209,8 @@ def run(opts: RunOptions, adapter: Adapter | None = None) -> RunOutcome:
                 resumed += len(done)
                 mine = [s for pos, s in enumerate(dataset.samples) if shard.owns(pos)]
                 _judge_task(task, cfg, Dataset(mine, dataset.info), done, log, client, opts, shard,
-                            judge_client if getattr(task, "needs_judge", False) else None)
+                            judge_client if getattr(task, "needs_judge", False) else None,
+                            lambda: stop.check(store.dir))
             finally:
                 log.close()
             group.barrier()
@@ -272,9 +310,14 @@ def _no_run_to_resume(output: Path, config: Mapping[str, Any]) -> None:
 
 
 def _judge_task(task: Task, cfg: TaskConfig, dataset: Dataset, done: Mapping[str, Judgment], log: SampleLog,
-                client: JudgeClient, opts: RunOptions, shard: Shard, judge: JudgeClient | None = None) -> None:
+                client: JudgeClient, opts: RunOptions, shard: Shard, judge: JudgeClient | None = None,
+                checkpoint: Callable[[], None] = lambda: None) -> None:
     """Judge every unfinished sample. Two-stage tasks (`task.needs_judge`) then send the model's replies to
     `judge` through `task.judge_requests`, and a sample is finished when its judge replies are in."""
+    def _record_and_check(log: SampleLog, judgment: Judgment, opts: RunOptions) -> None:
+        _record(log, judgment, opts)
+        checkpoint()  # Ctrl-C: stop here, after a whole record
+
     todo = [s for s in dataset.samples if s.id not in done]
     if not todo:
         return
@@ -299,12 +342,12 @@ def _judge_task(task: Task, cfg: TaskConfig, dataset: Dataset, done: Mapping[str
                     raise SampleError(sample.problem, stage="load")
                 asked = task.requests(sample, cfg)
                 if not asked:  # the protocol does not ask the judge about this sample (e.g. a skipped tie)
-                    _record(log, _finish(task, cfg, sample, [], position), opts)
+                    _record_and_check(log, _finish(task, cfg, sample, [], position), opts)
                     bar.update(1)
                     continue
                 add(sample.id, asked, requests)
             except SampleError as exc:
-                _record(log, Judgment(sample.id, "error", reason=exc.reason, stage=exc.stage), opts)
+                _record_and_check(log, Judgment(sample.id, "error", reason=exc.reason, stage=exc.stage), opts)
                 bar.update(1)
 
         collected: dict[str, list[Exchange]] = {}
@@ -315,21 +358,21 @@ def _judge_task(task: Task, cfg: TaskConfig, dataset: Dataset, done: Mapping[str
             if len(collected[sid]) < expected[sid]:
                 continue
             if judge is None or any(not e.reply.ok for e in collected[sid]):
-                _record(log, _finish(task, cfg, by_id[sid], collected.pop(sid), position), opts)
+                _record_and_check(log, _finish(task, cfg, by_id[sid], collected.pop(sid), position), opts)
                 bar.update(1)
                 continue
             try:
                 add(sid, task.judge_requests(by_id[sid], [(e.request, e.reply) for e in collected[sid]], cfg),
                     judge_requests)
             except SampleError as exc:
-                _record(log, Judgment(sid, "error", reason=exc.reason, stage="judge"), opts)
+                _record_and_check(log, Judgment(sid, "error", reason=exc.reason, stage="judge"), opts)
                 collected.pop(sid)
                 bar.update(1)
         for exchange in judge.judge(judge_requests) if judge is not None and judge_requests else ():
             sid = exchange.request.sample_id
             collected[sid].append(exchange)
             if len(collected[sid]) == expected[sid]:
-                _record(log, _finish(task, cfg, by_id[sid], collected.pop(sid), position), opts)
+                _record_and_check(log, _finish(task, cfg, by_id[sid], collected.pop(sid), position), opts)
                 bar.update(1)
     finally:
         bar.close()

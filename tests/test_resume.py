@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shlex
 import signal
 import subprocess
 import sys
@@ -97,3 +98,66 @@ def test_a_run_in_use_cannot_be_resumed_by_a_second_process(tmp_path):
         holder.kill()
         holder.wait()
     assert run(opts, adapter=ScriptedAdapter()).dir == first.dir  # the lock died with its holder
+
+
+def wait_for_records(output: Path, timeout: float = 60.0) -> None:
+    """Until the run has written a record (it is judging, so its Ctrl-C handler is in place)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        logs = list(output.glob("*/vlrewardbench.samples.jsonl"))
+        if logs and logs[0].stat().st_size > 0:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the run wrote no record in time")
+
+
+def test_ctrl_c_finishes_the_record_prints_the_resume_command_and_exits_130(vlrb_dir, tmp_path):
+    output = tmp_path / "runs"
+    args = command(vlrb_dir, output)[3:]  # the harness arguments after `python -m harness`
+    proc = subprocess.Popen([sys.executable, "-m", "harness", *args, "--model-args", "delay=0.01"],
+                            env=env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_records(output)
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    last = err.strip().splitlines()[-1]
+    assert "Traceback" not in err and "continue with: python -m harness run" in last and last.endswith("--resume")
+    records = read_jsonl(only_run_dir(output) / "vlrewardbench.samples.jsonl")  # whole lines only
+    assert 0 < len(records) < 1250
+    resumed = subprocess.run(shlex.split(last.split("continue with: ", 1)[1].replace("python", sys.executable, 1)),
+                             env=env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(read_jsonl(only_run_dir(output) / "vlrewardbench.samples.jsonl")) == 1250
+
+
+def test_a_second_ctrl_c_exits_at_once(vlrb_dir, tmp_path):
+    args = command(vlrb_dir, tmp_path / "runs")[3:]
+    proc = subprocess.Popen([sys.executable, "-m", "harness", *args, "--model-args", "delay=0.2"], env=env(tmp_path),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for_records(tmp_path / "runs")
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=5)
+    assert proc.returncode == 130 and "Traceback" not in err
+
+
+def test_ctrl_c_on_an_api_judge_closes_it_cleanly(vlrb_dir, tmp_path):
+    """The openai adapter's event loop and in-flight requests are closed, not destroyed pending."""
+    from reward.testserver import start_server_process, stop_server_process
+
+    server, url = start_server_process(latency=0.3, max_lifetime=120)
+    try:
+        output = tmp_path / "runs"
+        proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "--tasks", "vlrewardbench", "--model",
+                                 "openai", "--model-args", f"base_url={url},concurrency=4", "--data-dir",
+                                 str(vlrb_dir), "--output", str(output), "--no-cache"], env=env(tmp_path),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wait_for_records(output)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        stop_server_process(server)
+    assert proc.returncode == 130
+    assert "Traceback" not in err and "Task was destroyed" not in err and "continue with:" in err
