@@ -23,7 +23,7 @@ def evaluate(tasks: Sequence[str] | str, model: str, model_args: Mapping[str, An
              output: str | Path = "runs", resume: bool = False, use_cache: bool = True, strict: bool = False,
              cache_path: str | Path | None = None, judge: str | None = None,
              judge_args: Mapping[str, Any] | None = None, bootstrap_resamples: int = 1000,
-             progress: bool | None = None, adapter: Any = None) -> Any:
+             progress: str = "auto", verbose: bool = False, adapter: Any = None) -> Any:
     """Run `tasks` with `model` exactly as the CLI does and return its `RunOutcome` (`.results`: the
     results.json dict, `.dir`: the run directory, `.adapter_calls`, `.cache_hits`, `.resumed_samples`).
 
@@ -39,7 +39,7 @@ def evaluate(tasks: Sequence[str] | str, model: str, model_args: Mapping[str, An
                       dataset_revision=dataset_revision, limit=limit, seed=seed, output=Path(output), resume=resume,
                       use_cache=use_cache, strict=strict, cache_path=Path(cache_path) if cache_path else None,
                       judge=judge, judge_args=_as_strings(judge_args), bootstrap_resamples=bootstrap_resamples,
-                      progress=progress)
+                      progress=progress, verbose=verbose)
     return run(opts, adapter=adapter)
 
 

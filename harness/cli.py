@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--judge", default=None,
                      help="second-stage judge of two-stage tasks such as msvd_qa (default: the task's pinned judge)")
     run.add_argument("--judge-args", default="", help="judge adapter arguments as k=v,k=v")
+    run.add_argument("--progress", default="auto", choices=["auto", "bar", "log", "none"],
+                     help="a bar on a terminal, periodic log lines elsewhere (auto, default), or force one")
+    run.add_argument("-v", "--verbose", action="store_true", help="also print each failed or invalid sample")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress output (--progress none)")
     run.add_argument("--cache-path", type=Path, default=None,
                      help="SQLite cache file (default $HARNESS_CACHE_DIR or ~/.cache/unified-reward-harness)")
 
@@ -252,6 +256,8 @@ def _run(args: argparse.Namespace) -> int:
         cache_path=args.cache_path,
         judge=args.judge,
         judge_args=parse_model_args(args.judge_args, "--judge-args"),
+        progress="none" if args.quiet else args.progress,
+        verbose=args.verbose,
         dataset_revision=args.dataset_revision,
     )
     outcome = run(opts)

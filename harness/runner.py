@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from tqdm import tqdm
-
 from . import __version__, provenance
 from .adapters import Adapter
 from .cache import JudgmentCache
@@ -30,6 +28,7 @@ from .distributed import Group, Shard, current_shard
 from .errors import Interrupted, SampleError, StrictFailure, UsageError
 from .judging import Exchange, JudgeClient
 from .metrics import bootstrap_ci
+from .progress import Progress, resolve_mode
 from .records import Judgment, Request, Sample, canonical_json, sha256_text
 from .registry import MODELS, TASKS
 from .store import RunStore, SampleLog, read_samples
@@ -55,7 +54,10 @@ class RunOptions:
     strict: bool = False
     cache_path: Path | None = None
     bootstrap_resamples: int = 1000
-    progress: bool | None = None  # None: a bar only when stderr is a terminal
+    #: "auto" (a bar on a terminal, log lines elsewhere), "bar", "log" or "none" (see harness.progress)
+    progress: str | bool | None = "auto"
+    #: print each failed or invalid sample as it is recorded
+    verbose: bool = False
     #: The second model of two-stage tasks (e.g. a GPT judge grading a policy's video-QA answers);
     #: None: the task's own default judge.
     judge: str | None = None
@@ -316,6 +318,7 @@ def _judge_task(task: Task, cfg: TaskConfig, dataset: Dataset, done: Mapping[str
     `judge` through `task.judge_requests`, and a sample is finished when its judge replies are in."""
     def _record_and_check(log: SampleLog, judgment: Judgment, opts: RunOptions) -> None:
         _record(log, judgment, opts)
+        bar.update(judgment)
         checkpoint()  # Ctrl-C: stop here, after a whole record
 
     todo = [s for s in dataset.samples if s.id not in done]
@@ -325,9 +328,8 @@ def _judge_task(task: Task, cfg: TaskConfig, dataset: Dataset, done: Mapping[str
     expected: dict[str, int] = {}
     position: dict[str, int] = {}
     requests: list[Request] = []
-    show = (None if opts.progress is None else opts.progress) if shard.is_main else False
-    bar = tqdm(total=len(todo), desc=f"{task.name} [{cfg.protocol}]", unit="sample",
-               disable=(None if show is None else not show), dynamic_ncols=True)
+    bar = Progress(resolve_mode(opts.progress) if shard.is_main else "none", len(todo),
+                   f"{task.name} [{cfg.protocol}]", verbose=opts.verbose and shard.is_main)
 
     def add(sample_id: str, reqs: Sequence[Request], out: list[Request]) -> None:
         expected[sample_id] = expected.get(sample_id, 0) + len(reqs)
@@ -343,12 +345,10 @@ def _judge_task(task: Task, cfg: TaskConfig, dataset: Dataset, done: Mapping[str
                 asked = task.requests(sample, cfg)
                 if not asked:  # the protocol does not ask the judge about this sample (e.g. a skipped tie)
                     _record_and_check(log, _finish(task, cfg, sample, [], position), opts)
-                    bar.update(1)
                     continue
                 add(sample.id, asked, requests)
             except SampleError as exc:
                 _record_and_check(log, Judgment(sample.id, "error", reason=exc.reason, stage=exc.stage), opts)
-                bar.update(1)
 
         collected: dict[str, list[Exchange]] = {}
         judge_requests: list[Request] = []
@@ -359,7 +359,6 @@ def _judge_task(task: Task, cfg: TaskConfig, dataset: Dataset, done: Mapping[str
                 continue
             if judge is None or any(not e.reply.ok for e in collected[sid]):
                 _record_and_check(log, _finish(task, cfg, by_id[sid], collected.pop(sid), position), opts)
-                bar.update(1)
                 continue
             try:
                 add(sid, task.judge_requests(by_id[sid], [(e.request, e.reply) for e in collected[sid]], cfg),
@@ -367,13 +366,11 @@ def _judge_task(task: Task, cfg: TaskConfig, dataset: Dataset, done: Mapping[str
             except SampleError as exc:
                 _record_and_check(log, Judgment(sid, "error", reason=exc.reason, stage="judge"), opts)
                 collected.pop(sid)
-                bar.update(1)
         for exchange in judge.judge(judge_requests) if judge is not None and judge_requests else ():
             sid = exchange.request.sample_id
             collected[sid].append(exchange)
             if len(collected[sid]) == expected[sid]:
                 _record_and_check(log, _finish(task, cfg, by_id[sid], collected.pop(sid), position), opts)
-                bar.update(1)
     finally:
         bar.close()
 

@@ -311,12 +311,21 @@ class OpenAIAdapter(Adapter):
         price_in, price_out = self.prices
         return (usage.get("prompt_tokens", 0) * price_in + usage.get("completion_tokens", 0) * price_out) / 1e6
 
+    async def _shutdown(self) -> None:
+        """Cancel requests still in flight (a run stopped by Ctrl-C or an error) and wait for them, so no task is
+        destroyed pending, then close the HTTP session."""
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
     def close(self) -> None:
         if self._loop is None:
             return
-        if self._session is not None:
-            asyncio.run_coroutine_threadsafe(self._session.close(), self._loop).result(timeout=10)
-            self._session = None
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(timeout=10)

@@ -117,3 +117,24 @@ def test_argument_errors_name_the_flag_they_came_from(tmp_path):
         bad_judge.stderr
     bad_limit = harness("run", "--tasks", "vlrewardbench", "--model", "scripted", "--limit", "1.5", cache=tmp_path)
     assert bad_limit.returncode == 2 and "--limit" in bad_limit.stderr
+
+
+def test_progress_is_logged_off_a_terminal(vlrb_dir, tmp_path):
+    """A run whose stderr is a pipe (CI, nohup) prints progress lines at a steady interval, and -v each failure."""
+    env = {**os.environ, "HARNESS_CACHE_DIR": str(tmp_path), "PYTHONPATH": str(ROOT),
+           "HARNESS_PROGRESS_INTERVAL": "0.3"}
+    proc = subprocess.run([sys.executable, "-m", "harness", "run", "--tasks", "vlrewardbench", "--model", "scripted",
+                           "--model-args", "delay=0.004,reply=no verdict here", "--data-dir", str(vlrb_dir),
+                           "--limit", "400", "--output", str(tmp_path / "runs"), "--no-cache", "-v"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("harness: vlrewardbench [strict] ")]
+    progress = [line for line in lines if "samples/s" in line]
+    assert len(progress) >= 3 and progress[-1].startswith("harness: vlrewardbench [strict] 400/400 (100.0%)")
+    assert "invalid 400" in progress[-1] and "ETA" in progress[0]
+    per_sample = [line for line in lines if ": invalid at parse: " in line]
+    assert len(per_sample) == 400
+    quiet = subprocess.run([sys.executable, "-m", "harness", "run", "--tasks", "vlrewardbench", "--model", "scripted",
+                            "--data-dir", str(vlrb_dir), "--limit", "50", "--output", str(tmp_path / "q"),
+                            "--no-cache", "-q"], capture_output=True, text=True, env=env, timeout=120)
+    assert quiet.returncode == 0 and "samples/s" not in quiet.stderr
