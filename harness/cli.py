@@ -335,17 +335,36 @@ def _construct(args: argparse.Namespace) -> int:
 
 
 def format_summary(results: dict) -> str:
-    lines = []
+    model = results.get("model") or {}
+    label = model.get("model") or (model.get("args") or {}).get("name") or (model.get("args") or {}).get("path")
+    lines = [f"judge: {model.get('adapter', '?')}" + (f" ({label})" if label else "")]
     for name, task in results["tasks"].items():
         counts = task["counts"]
         lines.append(f"{name} [{task['protocol']}] n={counts['n']} invalid={counts['n_invalid']} "
                      f"error={counts['n_error']}")
+        examples = task.get("error_examples") or {}
+        for key, count in sorted((task.get("errors") or {}).items(), key=lambda kv: -kv[1]):
+            lines.append(f"  {key:<28} {count}  e.g. {examples.get(key, '')}"[:220])
+        lines.extend(f"  warning: {w}" for w in _warnings(model, task))
         for metric, value in task["metrics"].items():
             ci = task["ci95"].get(metric)
             shown = "n/a" if value is None else f"{value:.2f}"
             ci_text = f"  [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
             lines.append(f"  {metric:<28} {shown}{ci_text}")
     return "\n".join(lines)
+
+
+def _warnings(model: dict, task: dict) -> list[str]:
+    """What a run's numbers should not be read without."""
+    counts, out = task["counts"], []
+    n, invalid, errors = counts["n"], counts["n_invalid"], counts["n_error"]
+    missing = sum(v for k, v in (task.get("errors") or {}).items() if k == "error/adapter")
+    example = (task.get("error_examples") or {}).get("error/adapter", "")
+    if model.get("adapter") == "replay" and missing and "no reply for id" in example:
+        out.append(f"the replay file has no reply for {missing} of {n} samples (is it this task's and split's file?)")
+    if n and invalid and invalid == n - errors:
+        out.append("every judged reply was invalid: no verdict could be read (check the protocol and the judge)")
+    return out
 
 
 def _list() -> int:

@@ -436,6 +436,7 @@ def _score_task(task: Task, cfg: TaskConfig, dataset: Dataset, store: RunStore, 
             "n_error": sum(j.status == "error" for j in judgments),
         },
         "errors": _error_summary(judgments),
+        "error_examples": _error_examples(judgments),
         "details": dict(scoring.details),
         "prompt_hashes": {j.sample_id: j.prompt_hash for j in judgments},
     }
@@ -447,6 +448,15 @@ def _error_summary(judgments: Sequence[Judgment]) -> dict[str, int]:
         if j.status != "ok":
             key = f"{j.status}/{j.stage or 'parse'}"
             out[key] = out.get(key, 0) + 1
+    return out
+
+
+def _error_examples(judgments: Sequence[Judgment]) -> dict[str, str]:
+    """One reason per `status/stage` (the first sample's), for the console summary and for readers."""
+    out: dict[str, str] = {}
+    for j in judgments:
+        if j.status != "ok":
+            out.setdefault(f"{j.status}/{j.stage or 'parse'}", f"{j.sample_id}: {(j.reason or '')[:200]}")
     return out
 
 

@@ -163,9 +163,14 @@ def _caveats(source: Source, run: Run, result: Mapping[str, Any]) -> tuple[str, 
     limit = run.results.get("limit")
     if limit is not None:
         found.append(f"run with --limit {limit}: a subset of the benchmark")
-    errors = (result.get("counts") or {}).get("n_error") or 0
+    counts = result.get("counts") or {}
+    errors = counts.get("n_error") or 0
     if errors:
         found.append(f"{errors} samples failed and are excluded from the metric")
+    n, invalid = counts.get("n") or 0, counts.get("n_invalid") or 0
+    if n and invalid == n - errors and invalid:
+        found.append(f"every judged reply ({invalid}) was invalid: no verdict could be read, so the number measures "
+                     f"the parser, not the judge")
     return tuple(found)
 
 

@@ -138,3 +138,20 @@ def test_progress_is_logged_off_a_terminal(vlrb_dir, tmp_path):
                             "--data-dir", str(vlrb_dir), "--limit", "50", "--output", str(tmp_path / "q"),
                             "--no-cache", "-q"], capture_output=True, text=True, env=env, timeout=120)
     assert quiet.returncode == 0 and "samples/s" not in quiet.stderr
+
+
+def test_summary_breaks_errors_down_and_warns_about_a_short_replay_file(tmp_path):
+    """An edit-benchmark reply file replayed on the image task: the missing replies are named, not hidden."""
+    fixtures = ROOT.parent / "shared" / "fixtures" / "genai-bench"
+    if not fixtures.exists():
+        pytest.skip("../shared fixtures missing")
+    proc = harness("run", "--tasks", "genai_bench_image", "--model", "replay", "--model-args",
+                   f"path={fixtures}/responses/image_edition__gpt4o.jsonl,name=gpt4o", "--protocol", "genai-arena",
+                   "--data-dir", str(fixtures / "test_v1"), "--split", "test_v1", "--output", str(tmp_path / "r"),
+                   cache=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert out.splitlines()[0].startswith("judge: replay")
+    n_error = int(out.split("error=")[1].split()[0])
+    assert 0 < n_error < 1735 and f"error/adapter                {n_error}  e.g. " in out
+    assert f"warning: the replay file has no reply for {n_error} of 1735 samples" in out

@@ -330,3 +330,15 @@ def test_missing_cells_name_the_command_that_fills_them():
     assert run_command(Source("msvd_qa", None, "accuracy")) == "harness run --tasks msvd_qa --model ..."
     assert run_command(Source("videomme", None, "short")).startswith("harness lmms-eval --tasks videomme ")
     assert run_command(Source("livebench", None, "score")).startswith("harness lmms-eval --tasks live_bench_YYMM")
+
+
+def test_a_cell_from_a_judge_whose_replies_were_all_invalid_carries_a_caveat():
+    from types import SimpleNamespace
+
+    from reports.build import _caveats
+
+    source, run = SimpleNamespace(split=None), SimpleNamespace(results={"limit": None})
+    all_invalid = {"counts": {"n": 20, "n_invalid": 20, "n_error": 0}}
+    assert any("every judged reply (20) was invalid" in c for c in _caveats(source, run, all_invalid))
+    some_invalid = {"counts": {"n": 20, "n_invalid": 3, "n_error": 0}}
+    assert not any("invalid" in c for c in _caveats(source, run, some_invalid))
