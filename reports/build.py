@@ -168,7 +168,8 @@ def _caveats(source: Source, run: Run, result: Mapping[str, Any]) -> tuple[str, 
     if errors:
         found.append(f"{errors} samples failed and are excluded from the metric")
     n, invalid = counts.get("n") or 0, counts.get("n_invalid") or 0
-    if n and invalid == n - errors and invalid:
+    from_records = not (result.get("details") or {}).get("lmms_task")  # lmms-eval's own aggregates are not
+    if from_records and n and invalid == n - errors and invalid:
         found.append(f"every judged reply ({invalid}) was invalid: no verdict could be read, so the number measures "
                      f"the parser, not the judge")
     return tuple(found)

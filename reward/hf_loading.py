@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness import hub
 from harness.errors import UsageError
 
 try:
@@ -110,6 +111,10 @@ def read_model_type(pretrained: str, revision: str | None, trust_remote_code: bo
             raise UsageError(f"pretrained={pretrained}: config.json has no model_type") from None
     if pretrained.startswith((".", "/", "~")) or pretrained.count("/") > 1:
         raise UsageError(f"pretrained={pretrained}: no such directory")
+    why = None if hub.offline_flag() else hub.unreachable()
+    if why:
+        raise UsageError(hub.advice(f"pretrained={pretrained} is not a local directory and the hub is unreachable, "
+                                    f"{why}"))
     try:
         config = transformers.AutoConfig.from_pretrained(pretrained, revision=revision,
                                                          trust_remote_code=trust_remote_code)

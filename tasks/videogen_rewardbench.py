@@ -31,6 +31,7 @@ import io
 from pathlib import Path
 from typing import Sequence
 
+from harness import hub
 from harness.errors import UsageError
 from harness.records import Generation, Judgment, MediaRef, Reply, Request, Sample
 from harness.registry import task
@@ -163,6 +164,9 @@ class VideoGenRewardBench(Task):
 
 
 def _hub_csv(revision: str | None = None) -> tuple[bytes, str | None]:
+    why = None if hub.offline_flag() else hub.unreachable()
+    if why:
+        raise UsageError(hub.advice(f"cannot fetch {CSV_NAME} of {HF_DATASET} from the hub, {why}"))
     try:
         from huggingface_hub import HfApi, hf_hub_download
 

@@ -196,3 +196,31 @@ def test_a_command_without_its_extra_names_the_install(argv, extra, tmp_path):
     assert proc.returncode == 2, proc.stderr
     line = proc.stderr.strip().splitlines()[-1]
     assert f"needs the `{extra}` extra" in line and f'-e ".[{extra}]"' in line and "Traceback" not in proc.stderr
+
+
+def test_an_unreachable_hub_is_one_line_at_once_with_what_to_do(monkeypatch, tmp_path, capsys):
+    """No name resolution (no network): no hub client call and its retries, a one-line answer instead."""
+    import socket
+
+    import datasets
+
+    def no_dns(*args, **kwargs):
+        raise socket.gaierror("Name or service not known")
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the hub client was called")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    monkeypatch.setattr(datasets, "load_dataset", must_not_run)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    for task in ("vlrewardbench", "genai_bench_image", "videogen_rewardbench"):
+        code, _, err = cli(capsys, "run", "--tasks", task, "--model", "scripted", "--output", str(tmp_path / "r"))
+        assert code == 2 and err.count("\n") == 1, err
+        assert "does not resolve" in err and "--data-dir" in err and "HF_HUB_OFFLINE=1" in err
+    assert not (tmp_path / "r").exists()
+    pytest.importorskip("transformers")
+    data = make_data_dir(tmp_path / "d", [row("RLAIF-V-1", "rlaif-v")])
+    code, _, err = cli(capsys, "run", "--tasks", "vlrewardbench", "--model", "hf", "--model-args",
+                       "pretrained=CodeGoat24/UnifiedReward-qwen-7b", "--data-dir", str(data), "--output",
+                       str(tmp_path / "r"))
+    assert code == 2 and "not a local directory and the hub is unreachable" in err

@@ -133,6 +133,7 @@ def test_dataset_revision_reaches_the_hub_loader(monkeypatch, tmp_path, capsys):
         raise ConnectionError("offline stand-in")
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    monkeypatch.setattr("harness.hub.unreachable", lambda: None)  # as if the hub's name resolved
     for extra in ([], ["--dataset-revision", "0e6e627"]):
         code = main(["run", "--tasks", "vlrewardbench", "--model", "scripted", "--output", str(tmp_path), *extra])
         assert code == 2 and "from the hub" in capsys.readouterr().err
