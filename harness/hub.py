@@ -11,6 +11,8 @@ import os
 import socket
 from urllib.parse import urlparse
 
+from .errors import UsageError
+
 TRUE = ("1", "true", "yes", "on")
 
 
@@ -29,6 +31,10 @@ def unreachable() -> str | None:
     return None
 
 
-def advice(what: str) -> str:
-    return (f"{what}: use --data-dir with a local copy of the data, a local pretrained= directory for a model, or "
-            f"HF_HUB_OFFLINE=1 to read what the hub cache already holds")
+def require(what: str) -> None:
+    """Raise a one-line `UsageError` naming `what` could not be fetched and what to do instead, when the hub is
+    unreachable; nothing when it may be reached or `HF_HUB_OFFLINE` asks the clients for their cache."""
+    why = None if offline_flag() else unreachable()
+    if why:
+        raise UsageError(f"{what} from the hub: {why}. Use --data-dir with a local copy of the data, a local "
+                         f"pretrained= directory for a model, or HF_HUB_OFFLINE=1 to read what the hub cache holds")

@@ -316,7 +316,7 @@ def _judge_task(task: Task, cfg: TaskConfig, dataset: Dataset, done: Mapping[str
                 checkpoint: Callable[[], None] = lambda: None) -> None:
     """Judge every unfinished sample. Two-stage tasks (`task.needs_judge`) then send the model's replies to
     `judge` through `task.judge_requests`, and a sample is finished when its judge replies are in."""
-    def _record_and_check(log: SampleLog, judgment: Judgment, opts: RunOptions) -> None:
+    def record(judgment: Judgment) -> None:
         _record(log, judgment, opts)
         bar.update(judgment)
         checkpoint()  # Ctrl-C: stop here, after a whole record
@@ -344,11 +344,11 @@ def _judge_task(task: Task, cfg: TaskConfig, dataset: Dataset, done: Mapping[str
                     raise SampleError(sample.problem, stage="load")
                 asked = task.requests(sample, cfg)
                 if not asked:  # the protocol does not ask the judge about this sample (e.g. a skipped tie)
-                    _record_and_check(log, _finish(task, cfg, sample, [], position), opts)
+                    record(_finish(task, cfg, sample, [], position))
                     continue
                 add(sample.id, asked, requests)
             except SampleError as exc:
-                _record_and_check(log, Judgment(sample.id, "error", reason=exc.reason, stage=exc.stage), opts)
+                record(Judgment(sample.id, "error", reason=exc.reason, stage=exc.stage))
 
         collected: dict[str, list[Exchange]] = {}
         judge_requests: list[Request] = []
@@ -358,19 +358,19 @@ def _judge_task(task: Task, cfg: TaskConfig, dataset: Dataset, done: Mapping[str
             if len(collected[sid]) < expected[sid]:
                 continue
             if judge is None or any(not e.reply.ok for e in collected[sid]):
-                _record_and_check(log, _finish(task, cfg, by_id[sid], collected.pop(sid), position), opts)
+                record(_finish(task, cfg, by_id[sid], collected.pop(sid), position))
                 continue
             try:
                 add(sid, task.judge_requests(by_id[sid], [(e.request, e.reply) for e in collected[sid]], cfg),
                     judge_requests)
             except SampleError as exc:
-                _record_and_check(log, Judgment(sid, "error", reason=exc.reason, stage="judge"), opts)
+                record(Judgment(sid, "error", reason=exc.reason, stage="judge"))
                 collected.pop(sid)
         for exchange in judge.judge(judge_requests) if judge is not None and judge_requests else ():
             sid = exchange.request.sample_id
             collected[sid].append(exchange)
             if len(collected[sid]) == expected[sid]:
-                _record_and_check(log, _finish(task, cfg, by_id[sid], collected.pop(sid), position), opts)
+                record(_finish(task, cfg, by_id[sid], collected.pop(sid), position))
     finally:
         bar.close()
 

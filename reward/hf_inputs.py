@@ -31,7 +31,7 @@ import math
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
@@ -71,8 +71,8 @@ class EncodedPrompt:
     text: str
     input_ids: list[int]
     media: list[Medium]
-    #: Family-specific vision tensors of this prompt (numpy), concatenated per batch by `collate`.
-    vision: dict[str, Any] = field(default_factory=dict)
+    #: Family-specific vision tensors (numpy), one dict per medium, concatenated per batch by `collate`.
+    vision: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {"prompt": self.text, "prompt_tokens": len(self.input_ids),
@@ -142,7 +142,7 @@ class InputBuilder(ABC):
         loaded = iter(prepared.media)
         for part in prepared.request.parts:
             if isinstance(part, str):
-                if SENTINEL.search(part) or "\ue000" in part or "\ue001" in part:
+                if "\ue000" in part or "\ue001" in part:
                     raise InputError("prompt text contains U+E000/U+E001, reserved for the harness's sentinels")
                 content.append({"type": "text", "text": f"\ue000{len(texts)}\ue001"})
                 texts.append(part)
@@ -154,9 +154,7 @@ class InputBuilder(ABC):
                                                       add_generation_prompt=True, tokenize=False)
         vision = [self.prepare_vision(m) for m in media]
         ids = self._tokenize(rendered, texts, media)
-        prompt = EncodedPrompt(SENTINEL.sub(lambda m: texts[int(m.group(1))], rendered), ids, media)
-        prompt.vision = {"per_medium": vision}
-        return prompt
+        return EncodedPrompt(SENTINEL.sub(lambda m: texts[int(m.group(1))], rendered), ids, media, vision)
 
     def _tokenize(self, rendered: str, texts: list[str], media: list[Medium]) -> list[int]:
         """Template added tokens by id; everything else (dataset texts included) as plain text."""
@@ -282,7 +280,7 @@ class LlavaOnevisionInputs(InputBuilder):
         ids, mask = self.pad(prompts)
         device, dtype = model.device, model.dtype
         inner = model.model
-        media = [(m, v) for prompt in prompts for m, v in zip(prompt.media, prompt.vision["per_medium"])]
+        media = [(m, v) for prompt in prompts for m, v in zip(prompt.media, prompt.vision)]
         frames = [v["pixel_values"] for m, v in media if m.route == "base"]
         base = iter(self._encode_frames(inner, np.concatenate(frames), device, dtype) if frames else ())
         features: list[Any] = []
@@ -405,7 +403,7 @@ class QwenVLInputs(InputBuilder):
         device = model.device
         images, grids, videos, vgrids, seconds = [], [], [], [], []
         for prompt in prompts:
-            for medium, vision in zip(prompt.media, prompt.vision["per_medium"]):
+            for medium, vision in zip(prompt.media, prompt.vision):
                 if medium.route == "image":
                     images.append(vision["pixel_values"])
                     grids.append(vision["image_grid_thw"])
@@ -441,8 +439,3 @@ BUILDERS: dict[str, type[InputBuilder]] = {
 
 def builder_for(model_type: str, processor: Any, config: Any) -> InputBuilder:
     return BUILDERS[model_type](processor, config)
-
-
-def encode_all(builder: InputBuilder, prepared: Sequence[PreparedRequest]) -> Iterator[EncodedPrompt]:
-    for p in prepared:
-        yield builder.encode(p)

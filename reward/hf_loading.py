@@ -111,10 +111,7 @@ def read_model_type(pretrained: str, revision: str | None, trust_remote_code: bo
             raise UsageError(f"pretrained={pretrained}: config.json has no model_type") from None
     if pretrained.startswith((".", "/", "~")) or pretrained.count("/") > 1:
         raise UsageError(f"pretrained={pretrained}: no such directory")
-    why = None if hub.offline_flag() else hub.unreachable()
-    if why:
-        raise UsageError(hub.advice(f"pretrained={pretrained} is not a local directory and the hub is unreachable, "
-                                    f"{why}"))
+    hub.require(f"pretrained={pretrained} is not a local directory and the hub is unreachable; cannot read its config")
     try:
         config = transformers.AutoConfig.from_pretrained(pretrained, revision=revision,
                                                          trust_remote_code=trust_remote_code)

@@ -173,9 +173,7 @@ class GenAIBench(Task):
             from huggingface_hub import HfApi
         except ImportError as exc:  # pragma: no cover - core dependencies
             raise UsageError("loading from the hub needs `datasets` and `huggingface_hub`") from exc
-        why = None if hub.offline_flag() else hub.unreachable()
-        if why:
-            raise UsageError(hub.advice(f"cannot load {HF_DATASET} {self.spec.config}/{split} from the hub, {why}"))
+        hub.require(f"cannot load {HF_DATASET} {self.spec.config}/{split}")
         try:
             revision = revision or HF_REVISION or HfApi().dataset_info(HF_DATASET).sha
             ds = datasets.load_dataset(HF_DATASET, self.spec.config, split=split, revision=revision)

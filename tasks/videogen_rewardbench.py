@@ -164,9 +164,7 @@ class VideoGenRewardBench(Task):
 
 
 def _hub_csv(revision: str | None = None) -> tuple[bytes, str | None]:
-    why = None if hub.offline_flag() else hub.unreachable()
-    if why:
-        raise UsageError(hub.advice(f"cannot fetch {CSV_NAME} of {HF_DATASET} from the hub, {why}"))
+    hub.require(f"cannot fetch {CSV_NAME} of {HF_DATASET}")
     try:
         from huggingface_hub import HfApi, hf_hub_download
 

@@ -364,10 +364,7 @@ def _load_hub(split: str, revision: str) -> Dataset:
         import datasets
     except ImportError as exc:  # pragma: no cover - datasets is a core dependency
         raise UsageError("loading from the hub needs the `datasets` package") from exc
-    why = None if hub.offline_flag() else hub.unreachable()
-    if why:
-        raise UsageError(hub.advice(f"cannot load {HF_DATASET} from the hub, {why}") + " (GitHub layout: data.jsonl + "
-                         "images/)")
+    hub.require(f"cannot load {HF_DATASET} (a local copy: data.jsonl + images/)")
     try:
         ds = datasets.load_dataset(HF_DATASET, split=split, revision=revision)
     except Exception as exc:

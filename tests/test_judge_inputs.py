@@ -416,8 +416,9 @@ def test_processor_backend_and_config_are_part_of_the_identity(adapters, tiny, t
     assert first["image_processor_sha256"] != last["image_processor_sha256"]
 
 
-def test_weights_fingerprint_touch_does_not_hide_processor_changes(adapters):
-    """The identity hashes the processor's configuration itself, not only file metadata."""
+def test_the_processor_hash_follows_its_configuration(adapters):
+    """The identity hashes the image processor's configuration itself (an in-memory change shows), not file
+    metadata."""
     processor = adapters("unifiedreward-7b").processor
     before = processor_identity(processor)["image_processor_sha256"]
     processor.image_processor.image_mean = [0.4, 0.4, 0.4]
