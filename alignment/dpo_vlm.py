@@ -2,8 +2,10 @@
 
 TRL's DPOTrainer (loss "sigmoid": -log σ(β·Δ), β inside, see alignment.losses.dpo_loss) on LLaVA-OneVision
 or Qwen-VL, with the preference pairs written by `harness construct` (`dpo.jsonl`: an `images` column and
-conversational prompt / chosen / rejected). A video input becomes `frames_per_video` evenly spaced frames,
-passed as images, in front of the question.
+conversational prompt / chosen / rejected), batched by `reward.train_inputs` like the judges' inputs: the
+dataset text as plain text, a video's `frames_per_video` evenly spaced frames in front of the question, on
+LLaVA-OneVision one 729-token tile each (`video_input: frames`, the inference scripts' path), on Qwen-VL one
+native video.
 
 Defaults are the paper's and the released scripts' (`dpo_image_understand_ov7b.sh`,
 `dpo_video_understand_llava_video_7b.sh`): β 0.1, lr 5e-7, 3 epochs, batch 1 with accumulation 16,
@@ -46,6 +48,9 @@ class DPOConfig:
     gradient_checkpointing: bool = True
     max_length: int | None = None
     frames_per_video: int = 8
+    #: LLaVA-OneVision: "frames" (each frame one 729-token tile, as the authors' inference scripts feed the
+    #: trained policy) or "pooled" (LLaVA-NeXT's video branch). Qwen-VL: a native video either way.
+    video_input: str = "frames"
     save_steps: int = 500
     save_total_limit: int = 4
     logging_steps: int = 1
@@ -63,39 +68,68 @@ def load_config(path: Path, overrides: dict[str, Any] | None = None) -> DPOConfi
         raise UsageError(f"{path}: `data` lists no preference dataset directory")
     if config.dtype not in DTYPES:
         raise UsageError(f"{path}: dtype {config.dtype!r}; valid: {', '.join(DTYPES)}")
+    if config.video_input not in ("frames", "pooled"):
+        raise UsageError(f"{path}: video_input {config.video_input!r}; valid: frames, pooled")
     return config
 
 
 def preference_rows(config: DPOConfig) -> Iterator[dict[str, Any]]:
-    from harness.media import load_media
-    from harness.records import MediaRef
+    """`dpo.jsonl` rows as training rows (`reward.train_inputs`): the prompt's single user turn in order
+    (its image slots take the row's `images`), the row's video in front, the two answers' texts."""
+    from reward.train_inputs import parts_of
 
     for directory in map(Path, config.data):
         path = directory / "dpo.jsonl"
         if not path.is_file():
             raise UsageError(f"{directory}: no dpo.jsonl (write it with `harness construct`)")
         for lineno, row in read_jsonl(path):
+            where = f"{path} line {lineno}"
             missing = [k for k in ("prompt", "chosen", "rejected") if not row.get(k)]
             if missing:
-                raise UsageError(f"{path} line {lineno}: a preference row needs {', '.join(missing)}")
-            images = [{"path": p, "bytes": None} for p in row.get("images") or []]
-            prompt = copy.deepcopy(row["prompt"])
-            if row.get("video"):
-                ref = MediaRef("video", row["video"], path=Path(row["video"]), frames=config.frames_per_video,
-                               sampling="linspace")
-                frames = [{"path": None, "bytes": f.data} for f in load_media(ref).frames]
-                images = frames + images
-                prompt[0]["content"] = [{"type": "image"} for _ in frames] + prompt[0]["content"]
-            yield {"images": images, "prompt": prompt, "chosen": row["chosen"], "rejected": row["rejected"]}
+                raise UsageError(f"{where}: a preference row needs {', '.join(missing)}")
+            images = [str(p) for p in row.get("images") or []]
+            for image in images:
+                if not Path(image).is_file():
+                    raise UsageError(f"{where}: image {image} not found")
+            if row.get("video") and not Path(row["video"]).is_file():
+                raise UsageError(f"{where}: video {row['video']} not found")
+            yield {"id": str(row.get("id", lineno)), "images": images,
+                   "parts": _prompt_parts(row["prompt"], images, row.get("video"), where),
+                   "chosen": _answer(row["chosen"], where), "rejected": _answer(row["rejected"], where)}
+
+
+def _prompt_parts(prompt: Any, images: list[str], video: str | None, where: str) -> list[dict[str, str]]:
+    if not (isinstance(prompt, list) and len(prompt) == 1 and prompt[0].get("role") == "user"):
+        raise UsageError(f"{where}: the prompt must be one user turn")
+    content = prompt[0]["content"]
+    content = [{"type": "text", "text": content}] if isinstance(content, str) else content
+    slots = sum(1 for c in content if c.get("type") == "image")
+    if slots != len(images):
+        raise UsageError(f"{where}: the prompt has {slots} image slots for {len(images)} images")
+    parts = [{"kind": "video", "value": str(video)}] if video else []
+    queue = iter(images)
+    for c in content:
+        parts.append({"kind": "image", "value": next(queue)} if c.get("type") == "image" else
+                     {"kind": "text", "value": str(c.get("text", ""))})
+    return parts
+
+
+def _answer(turns: Any, where: str) -> str:
+    if isinstance(turns, str):
+        return turns
+    if not (isinstance(turns, list) and len(turns) == 1 and turns[0].get("role") == "assistant"):
+        raise UsageError(f"{where}: chosen and rejected must each be one assistant turn")
+    content = turns[0]["content"]
+    return content if isinstance(content, str) else "".join(c.get("text", "") for c in content)
 
 
 def build_dataset(config: DPOConfig):
-    from reward.train import chat_dataset
+    from reward.train_inputs import records_dataset
 
     rows = list(preference_rows(config))
     if not rows:
         raise UsageError(f"the preference datasets {config.data} hold no pairs")
-    return chat_dataset(rows, ("prompt", "chosen", "rejected"))
+    return records_dataset(rows, ("chosen", "rejected"))
 
 
 def train(config: DPOConfig) -> Path:
@@ -105,13 +139,17 @@ def train(config: DPOConfig) -> Path:
 
     from reward.hf_loading import load_vlm
     from reward.train import resumable
+    from reward.train_inputs import PreferenceCollator, RecordEncoder, install_vision_hook, training_builder
 
     dataset = build_dataset(config)
     loaded = load_vlm(config.model, revision=config.revision, dtype=config.dtype,
                       device="cpu" if config.use_cpu else None, trust_remote_code=config.trust_remote_code)
     model, processor = loaded.model.train(), loaded.processor
+    builder = training_builder(model, processor, config.video_input)
+    collator = PreferenceCollator(RecordEncoder(builder, ("chosen", "rejected"), config.frames_per_video,
+                                                config.max_length), model.config.model_type)
+    install_vision_hook(model, builder)  # before the copy: the reference model carries it too
     reference = copy.deepcopy(model).eval().requires_grad_(False)  # TRL would re-load _name_or_path otherwise
-    processor.tokenizer.padding_side = "right"
     dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[config.dtype]
     output = Path(config.output_dir)
     args = TRLDPOConfig(
@@ -120,15 +158,14 @@ def train(config: DPOConfig) -> Path:
         gradient_accumulation_steps=config.gradient_accumulation_steps, num_train_epochs=config.num_train_epochs,
         max_steps=config.max_steps, warmup_steps=config.warmup_ratio, lr_scheduler_type=config.lr_scheduler_type,
         bf16=dtype == torch.bfloat16 and not config.use_cpu, fp16=dtype == torch.float16 and not config.use_cpu,
-        activation_checkpointing=config.gradient_checkpointing, max_length=config.max_length,
+        activation_checkpointing=config.gradient_checkpointing, max_length=None,
         save_strategy="steps", save_steps=config.save_steps, save_total_limit=config.save_total_limit,
         logging_steps=config.logging_steps, report_to=config.report_to, seed=config.seed, use_cpu=config.use_cpu,
         dataloader_num_workers=0, remove_unused_columns=False)
     trainer = resumable(DPOTrainer)(model=model, ref_model=reference, args=args, train_dataset=dataset,
-                                    processing_class=processor)
+                                    processing_class=processor, data_collator=collator)
     trainer.train(resume_from_checkpoint=resume_point(config.resume, output))
     trainer.save_model(str(output))
-    processor.tokenizer.padding_side = "left"
     processor.save_pretrained(str(output))
     return output
 

@@ -19,6 +19,12 @@ Routes (how one medium reaches the model), recorded per medium in `EncodedPrompt
 - `anyres` (LLaVA-OneVision, a standalone image): base tile plus the anyres grid with newline tokens, as
   LLaVA-NeXT's `process_images` with `anyres_max_9` and transformers' single-image path.
 - `base` (LLaVA-OneVision, a video frame): the image resized to the tower's size, projected, 729 tokens.
+- `pad` (LLaVA-OneVision, training only: each image of a multi-image record): padded to a square, one tile
+  plus the newline token (730), as LLaVA-NeXT's `train.py` ("overwrite to process with simple pad").
+- `pooled` (LLaVA-OneVision, training only: a video): the frames resized to the tower's size, projected,
+  2x2 bilinear pooling (196 a frame) and one newline token for the video: LLaVA-NeXT `train.py`'s video
+  branch with the OneVision config (`mm_spatial_pool_mode` bilinear, `mm_newline_position` one_token), which
+  is also transformers' own video input.
 - `image` (Qwen-VL): smart-resized within the processor's min/max pixels, merge 2x2.
 - `video` (Qwen-VL): the sampled frames as one native video input (temporal patch 2, merge 2x2), smart-
   resized within the video pixel budget of `qwen_vl_utils` (`harness.video`'s frames are used as given).
@@ -43,6 +49,26 @@ SENTINEL = re.compile("\ue000(\\d+)\ue001")
 
 class InputError(ValueError):
     """A request that cannot be turned into model inputs (named in the sample's error)."""
+
+
+@dataclass(frozen=True)
+class MediaPolicy:
+    """How images and videos of one request reach a LLaVA-OneVision model (Qwen-VL has one way only).
+
+    The default is the authors' inference scripts (every judge, `construct`, video-QA policies): each image
+    tiled (anyres), each video frame one 729-token tile. Training follows the authors' training code
+    instead (`reward.train_inputs`): LLaVA-NeXT `train.py` pads each image of a multi-image record to one
+    tile plus a newline and pools a video."""
+
+    multi_image: str = "anyres"  # "anyres" | "pad"
+    video: str = "frames"  # "frames" | "pooled"
+
+    def __post_init__(self):
+        if self.multi_image not in ("anyres", "pad") or self.video not in ("frames", "pooled"):
+            raise ValueError(f"unknown media policy {self}")
+
+
+INFERENCE = MediaPolicy()
 
 
 @dataclass
@@ -103,13 +129,36 @@ def _image(item: LoadedMedia) -> Image.Image:
     return Image.open(io.BytesIO(item.data)).convert("RGB")
 
 
+def expand_to_square(image: Image.Image, mean: Sequence[float]) -> Image.Image:
+    """LLaVA-NeXT's `expand2square`: centred on a square of the mean colour (`int(m * 255)` per channel),
+    which is also transformers' multi-image padding (equal pixels)."""
+    w, h = image.size
+    if w == h:
+        return image
+    side = max(w, h)
+    out = Image.new(image.mode, (side, side), tuple(int(m * 255) for m in mean))
+    out.paste(image, ((side - w) // 2, (side - h) // 2))
+    return out
+
+
+def _sentinel(texts: list[str], text: str) -> str:
+    """Stand-in for a dataset text in the rendered template (appended to `texts`)."""
+    if "\ue000" in text or "\ue001" in text:
+        raise InputError("prompt text contains U+E000/U+E001, reserved for the harness's sentinels")
+    texts.append(text)
+    return f"\ue000{len(texts) - 1}\ue001"
+
+
 class InputBuilder(ABC):
     """Prompt parts -> `EncodedPrompt` -> batched `generate` kwargs, for one checkpoint family."""
 
-    #: the chat-template content type a medium of each route renders as
-    content_type = {"anyres": "image", "base": "image", "image": "image", "video": "video"}
+    #: the chat-template content type a medium of each route renders as (LLaVA's chat templates have no
+    #: video slot; LLaVA-NeXT's training text marks a video with `<image>` too)
+    content_type = {"anyres": "image", "base": "image", "pad": "image", "pooled": "image", "image": "image",
+                    "video": "video"}
 
-    def __init__(self, processor: Any, config: Any):
+    def __init__(self, processor: Any, config: Any, policy: MediaPolicy = INFERENCE):
+        self.policy = policy
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.config = config
@@ -119,8 +168,9 @@ class InputBuilder(ABC):
 
     # ---- what the family decides -------------------------------------------------------------------
     @abstractmethod
-    def media_of(self, item: LoadedMedia) -> list[Medium]:
-        """The model inputs one loaded medium becomes (an image; a video's frames or one native video)."""
+    def media_of(self, item: LoadedMedia, images_in_request: int) -> list[Medium]:
+        """The model inputs one loaded medium becomes (an image; a video's frames or one native video);
+        `images_in_request` counts the request's standalone images (the multi-image rule needs it)."""
 
     @abstractmethod
     def placeholder_ids(self) -> dict[str, int]:
@@ -140,14 +190,12 @@ class InputBuilder(ABC):
         media: list[Medium] = []
         content: list[dict[str, Any]] = []
         loaded = iter(prepared.media)
+        images = sum(1 for m in prepared.media if m.kind == "image" and not m.video_frame)
         for part in prepared.request.parts:
             if isinstance(part, str):
-                if "\ue000" in part or "\ue001" in part:
-                    raise InputError("prompt text contains U+E000/U+E001, reserved for the harness's sentinels")
-                content.append({"type": "text", "text": f"\ue000{len(texts)}\ue001"})
-                texts.append(part)
+                content.append({"type": "text", "text": _sentinel(texts, part)})
             else:
-                for medium in self.media_of(next(loaded)):
+                for medium in self.media_of(next(loaded), images):
                     media.append(medium)
                     content.append({"type": self.content_type[medium.route]})
         rendered = self.processor.apply_chat_template([{"role": "user", "content": content}],
@@ -155,6 +203,19 @@ class InputBuilder(ABC):
         vision = [self.prepare_vision(m) for m in media]
         ids = self._tokenize(rendered, texts, media)
         return EncodedPrompt(SENTINEL.sub(lambda m: texts[int(m.group(1))], rendered), ids, media, vision)
+
+    def encode_completion(self, answer: str) -> list[int]:
+        """The ids an assistant answer adds after the generation prompt: the answer as plain text, then what
+        the chat template closes the turn with (`<|im_end|>` and a newline for these templates), all of it
+        trained on, as LLaVA-NeXT's `preprocess_qwen` labels an assistant turn."""
+        texts: list[str] = []
+        user = [{"role": "user", "content": [{"type": "text", "text": "q"}]}]
+        prompt = self.processor.apply_chat_template(user, add_generation_prompt=True, tokenize=False)
+        answer_turn = {"role": "assistant", "content": [{"type": "text", "text": _sentinel(texts, answer)}]}
+        full = self.processor.apply_chat_template([*user, answer_turn], tokenize=False)
+        if not full.startswith(prompt):
+            raise InputError("the chat template renders the prompt differently once an answer follows it")
+        return self._tokenize(full[len(prompt):], texts, [])
 
     def _tokenize(self, rendered: str, texts: list[str], media: list[Medium]) -> list[int]:
         """Template added tokens by id; everything else (dataset texts included) as plain text."""
@@ -223,84 +284,133 @@ class InputBuilder(ABC):
 
 
 class LlavaOnevisionInputs(InputBuilder):
-    """Standalone images tiled (anyres), video frames as base tiles without a newline (the authors' 4-D path)."""
+    """Standalone images tiled (anyres), video frames as base tiles without a newline (the authors' 4-D path);
+    under a training policy, multi-image records padded to one tile plus a newline and videos pooled."""
 
-    def media_of(self, item: LoadedMedia) -> list[Medium]:
+    def media_of(self, item: LoadedMedia, images_in_request: int) -> list[Medium]:
         if item.kind == "video":
-            return [Medium(f"{item.label}#frame{i}", "base", [_image(f)]) for i, f in enumerate(item.frames)]
-        return [Medium(item.label, "base" if item.video_frame else "anyres", [_image(item)])]
+            frames = [_image(f) for f in item.frames]
+            if self.policy.video == "pooled":
+                return [Medium(item.label, "pooled", frames)]
+            return [Medium(f"{item.label}#frame{i}", "base", [f]) for i, f in enumerate(frames)]
+        if item.video_frame:
+            route = "base"
+        else:
+            route = "pad" if images_in_request > 1 and self.policy.multi_image == "pad" else "anyres"
+        return [Medium(item.label, route, [_image(item)])]
 
     def placeholder_ids(self) -> dict[str, int]:
         return {"image": int(self.config.image_token_id)}
 
-    def _tile(self) -> int:
-        return int(self.config.vision_config.image_size)
-
     def prepare_vision(self, medium: Medium) -> dict[str, Any]:
         image_processor = self.processor.image_processor
-        side = self._tile()
-        per_tile = (side // int(self.config.vision_config.patch_size)) ** 2
+        side = int(self.config.vision_config.image_size)
+        grid = side // int(self.config.vision_config.patch_size)
         image = medium.frames[0]
-        if medium.route == "base":
-            # Nested list (one "sample" of one image per call) takes the processor's non-patching branch:
-            # pad to square (a no-op for the square frames of the scripts), resize to the tower's size.
-            out = image_processor([[image]], return_tensors="np")
-            pixel = out["pixel_values"][0][:1]  # (1, 3, side, side)
-            medium.tokens = per_tile
+        if medium.route == "base":  # the frame resized to the tower's square (the scripts' frames are square)
+            pixel = self._square_frames([image], side)
+            medium.tokens = grid * grid
+        elif medium.route == "pad":
+            pixel = self._square_frames([expand_to_square(image, image_processor.image_mean)], side)
+            medium.tokens = grid * grid + 1
+        elif medium.route == "pooled":
+            pixel = self._square_frames(medium.frames, side)
+            pooled = math.ceil(grid / 2)
+            medium.tokens = len(medium.frames) * pooled * pooled + 1
         else:
             out = image_processor([image], return_tensors="np")
             pixel = out["pixel_values"][0]  # (patches, 3, side, side)
             w, h = image.size
             medium.tokens = int(self.processor._get_number_of_features(h, w, side, side))
-        if getattr(self.config, "vision_feature_select_strategy", "full") == "default":
+        if medium.route != "pooled" and getattr(self.config, "vision_feature_select_strategy", "full") == "default":
             medium.tokens -= 1
         medium.pixel_size = (side, side)
-        return {"pixel_values": pixel, "image_size": [image.size[1], image.size[0]]}
+        return {"route": medium.route, "tokens": medium.tokens, "pixel_values": pixel,
+                "image_size": [image.size[1], image.size[0]]}
 
-    def _encode_frames(self, inner: Any, pixel: np.ndarray, device: Any, dtype: Any) -> Any:
+    def _square_frames(self, frames: Sequence[Image.Image], side: int) -> np.ndarray:
+        """Frames as SigLIP's preprocessing gives them (LLaVA-NeXT's 4-D frame tensor, and the base tile of
+        transformers' processor, equal to 1e-7): a square bicubic resize without padding, rescaled and
+        normalised: (frames, 3, side, side)."""
+        ip = self.processor.image_processor
+        mean = np.array(ip.image_mean, dtype=np.float32)[:, None, None]
+        std = np.array(ip.image_std, dtype=np.float32)[:, None, None]
+        return np.stack([(np.asarray(f.resize((side, side), Image.BICUBIC), dtype=np.float32).transpose(2, 0, 1)
+                          * float(ip.rescale_factor) - mean) / std for f in frames])
+
+    def _encode_frames(self, inner: Any, pixel: Any) -> Any:
         """LLaVA-NeXT's `encode_images` on a 4-D frame tensor: the vision tower's selected hidden state and
         the projector, one 729-token block per frame, no anyres packing and no newline."""
-        import torch
-
-        out = inner.vision_tower(torch.from_numpy(np.ascontiguousarray(pixel)).to(device, dtype),
-                                 output_hidden_states=True, return_dict=True)
+        out = inner.vision_tower(pixel, output_hidden_states=True, return_dict=True)
         layer = self.config.vision_feature_layer
         if isinstance(layer, int):
             hidden = out.hidden_states[layer]
         else:
+            import torch
+
             hidden = torch.cat([out.hidden_states[i] for i in layer], dim=-1)
         if self.config.vision_feature_select_strategy == "default":
             hidden = hidden[:, 1:]
         return inner.multi_modal_projector(hidden)
 
-    def collate(self, prompts: Sequence[EncodedPrompt], model: Any) -> dict[str, Any]:
+    def features(self, inner: Any, vision: Sequence[dict[str, Any]]) -> list[Any]:
+        """Image features of the media in `vision` (per-medium dicts from `prepare_vision`, pixels as tensors on
+        the model's device), one tensor per medium in order. Every base and pad tile goes through the tower
+        in one call; the judge calls this under inference mode, training inside the model's forward."""
         import torch
+
+        dtype = inner.vision_tower.dtype
+        tiles = [v["pixel_values"] for v in vision if v["route"] in ("base", "pad")]
+        encoded = iter(self._encode_frames(inner, torch.cat(tiles).to(dtype)) if tiles else ())
+        out: list[Any] = []
+        for v in vision:
+            route, pixel = v["route"], v["pixel_values"].to(dtype)
+            if route == "base":
+                out.append(next(encoded))
+            elif route == "pad":  # LLaVA-NeXT's single-patch branch: the tile, then the newline embedding
+                out.append(torch.cat([next(encoded), inner.image_newline[None].to(dtype)]))
+            elif route == "pooled":
+                out.append(inner.get_video_features(pixel[None], vision_feature_layer=self.config.vision_feature_layer,
+                                                    vision_feature_select_strategy=self.config.vision_feature_select_strategy,
+                                                    return_dict=True).pooler_output[0])
+            else:
+                sizes = torch.as_tensor([list(v["image_size"])], device=pixel.device)
+                result = inner.get_image_features(pixel_values=pixel[None], image_sizes=sizes, batch_num_images=[1],
+                                                  vision_feature_layer=self.config.vision_feature_layer,
+                                                  vision_feature_select_strategy=self.config.vision_feature_select_strategy,
+                                                  return_dict=True)
+                out.append(result.pooler_output[0])
+        return out
+
+    def encoder_outputs(self, inner: Any, vision: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """`mm_encoder_outputs` for the model's forward: the features of every medium, in placeholder order."""
         from transformers.modeling_outputs import BaseModelOutputWithPooling
 
+        features = self.features(inner, vision)
+        for v, feature in zip(vision, features):
+            expected = int(v["tokens"])
+            if feature.shape[0] != expected:
+                raise InputError(f"{feature.shape[0]} image features for {expected} placeholder tokens ({v['route']})")
+        return {"image": BaseModelOutputWithPooling(pooler_output=features)}
+
+    @staticmethod
+    def tensors(vision: Sequence[dict[str, Any]], device: Any = None) -> list[dict[str, Any]]:
+        import torch
+
+        return [{"route": v["route"], "tokens": int(v["tokens"]), "image_size": list(v["image_size"]),
+                 "pixel_values": torch.from_numpy(np.ascontiguousarray(v["pixel_values"])).to(device)}
+                for v in vision]
+
+    def collate(self, prompts: Sequence[EncodedPrompt], model: Any) -> dict[str, Any]:
+        import torch
+
         ids, mask = self.pad(prompts)
-        device, dtype = model.device, model.dtype
-        inner = model.model
-        media = [(m, v) for prompt in prompts for m, v in zip(prompt.media, prompt.vision)]
-        frames = [v["pixel_values"] for m, v in media if m.route == "base"]
-        base = iter(self._encode_frames(inner, np.concatenate(frames), device, dtype) if frames else ())
-        features: list[Any] = []
-        for medium, vision in media:
-            if medium.route == "base":
-                feature = next(base)
-            else:
-                pixel = torch.from_numpy(np.ascontiguousarray(vision["pixel_values"])).to(device, dtype)
-                sizes = torch.tensor([vision["image_size"]], device=device)
-                out = inner.get_image_features(pixel_values=pixel[None], image_sizes=sizes, batch_num_images=[1],
-                                               return_dict=True)
-                feature = out.pooler_output[0]
-            if feature.shape[0] != medium.tokens:
-                raise InputError(f"{medium.label}: {feature.shape[0]} image features for {medium.tokens} "
-                                 f"placeholder tokens ({medium.route})")
-            features.append(feature)
+        device = model.device
+        vision = self.tensors([v for prompt in prompts for v in prompt.vision], device)
         kwargs: dict[str, Any] = {"input_ids": torch.from_numpy(ids).to(device),
                                   "attention_mask": torch.from_numpy(mask).to(device)}
-        if features:
-            kwargs["mm_encoder_outputs"] = {"image": BaseModelOutputWithPooling(pooler_output=features)}
+        if vision:
+            kwargs["mm_encoder_outputs"] = self.encoder_outputs(model.model, vision)
         return kwargs
 
 
@@ -337,15 +447,15 @@ def smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixe
 class QwenVLInputs(InputBuilder):
     """Images through the checkpoint's image processor; a video as one native video input."""
 
-    def __init__(self, processor: Any, config: Any):
-        super().__init__(processor, config)
+    def __init__(self, processor: Any, config: Any, policy: MediaPolicy = INFERENCE):
+        super().__init__(processor, config, policy)
         ip = processor.image_processor
         self.patch = int(ip.patch_size)
         self.merge = int(ip.merge_size)
         self.temporal = int(ip.temporal_patch_size)
         self.video_ok = hasattr(config, "video_token_id") and config.model_type in ("qwen2_vl", "qwen2_5_vl")
 
-    def media_of(self, item: LoadedMedia) -> list[Medium]:
+    def media_of(self, item: LoadedMedia, images_in_request: int) -> list[Medium]:
         if item.kind == "video":
             frames = [_image(f) for f in item.frames]
             if self.video_ok:
@@ -396,36 +506,43 @@ class QwenVLInputs(InputBuilder):
         return {"pixel_values_videos": flat, "video_grid_thw": np.array([gt, gh, gw], dtype=np.int64),
                 "second_per_grid_t": self.temporal / medium.fps if medium.fps else 1.0}
 
+    def vision_tensors(self, vision: Sequence[dict[str, Any]], model_type: str) -> dict[str, Any]:
+        """The model's own vision kwargs (CPU tensors) for the media of a batch, in placeholder order."""
+        import torch
+
+        images = [v for v in vision if "image_grid_thw" in v]
+        videos = [v for v in vision if "video_grid_thw" in v]
+        out: dict[str, Any] = {}
+        if images:
+            out["pixel_values"] = torch.from_numpy(np.concatenate([v["pixel_values"] for v in images]))
+            out["image_grid_thw"] = torch.from_numpy(np.stack([v["image_grid_thw"] for v in images]))
+        if videos:
+            out["pixel_values_videos"] = torch.from_numpy(np.concatenate([v["pixel_values_videos"] for v in videos]))
+            out["video_grid_thw"] = torch.from_numpy(np.stack([v["video_grid_thw"] for v in videos]))
+            if model_type == "qwen2_5_vl":
+                out["second_per_grid_ts"] = torch.tensor([v["second_per_grid_t"] for v in videos])
+        return out
+
+    def token_types(self, ids: np.ndarray) -> np.ndarray:
+        """`mm_token_type_ids`: 1 on image placeholders, 2 on video placeholders."""
+        types = np.zeros_like(ids)
+        types[ids == int(self.config.image_token_id)] = 1
+        if self.video_ok:
+            types[ids == int(self.config.video_token_id)] = 2
+        return types
+
     def collate(self, prompts: Sequence[EncodedPrompt], model: Any) -> dict[str, Any]:
         import torch
 
         ids, mask = self.pad(prompts)
         device = model.device
-        images, grids, videos, vgrids, seconds = [], [], [], [], []
-        for prompt in prompts:
-            for medium, vision in zip(prompt.media, prompt.vision):
-                if medium.route == "image":
-                    images.append(vision["pixel_values"])
-                    grids.append(vision["image_grid_thw"])
-                else:
-                    videos.append(vision["pixel_values_videos"])
-                    vgrids.append(vision["video_grid_thw"])
-                    seconds.append(vision["second_per_grid_t"])
-        types = np.zeros_like(ids)
-        types[ids == int(self.config.image_token_id)] = 1
-        if self.video_ok:
-            types[ids == int(self.config.video_token_id)] = 2
+        vision = self.vision_tensors([v for prompt in prompts for v in prompt.vision], model.config.model_type)
         kwargs: dict[str, Any] = {"input_ids": torch.from_numpy(ids).to(device),
                                   "attention_mask": torch.from_numpy(mask).to(device),
-                                  "mm_token_type_ids": torch.from_numpy(types).to(device)}
-        if images:
-            kwargs["pixel_values"] = torch.from_numpy(np.concatenate(images)).to(device, model.dtype)
-            kwargs["image_grid_thw"] = torch.from_numpy(np.stack(grids)).to(device)
-        if videos:
-            kwargs["pixel_values_videos"] = torch.from_numpy(np.concatenate(videos)).to(device, model.dtype)
-            kwargs["video_grid_thw"] = torch.from_numpy(np.stack(vgrids)).to(device)
-            if model.config.model_type == "qwen2_5_vl":
-                kwargs["second_per_grid_ts"] = torch.tensor(seconds, device=device)
+                                  "mm_token_type_ids": torch.from_numpy(self.token_types(ids)).to(device)}
+        for key, value in vision.items():
+            kwargs[key] = value.to(device, model.dtype) if value.is_floating_point() and key.startswith("pixel") \
+                else value.to(device)
         return kwargs
 
 
@@ -437,5 +554,5 @@ BUILDERS: dict[str, type[InputBuilder]] = {
 }
 
 
-def builder_for(model_type: str, processor: Any, config: Any) -> InputBuilder:
-    return BUILDERS[model_type](processor, config)
+def builder_for(model_type: str, processor: Any, config: Any, policy: MediaPolicy = INFERENCE) -> InputBuilder:
+    return BUILDERS[model_type](processor, config, policy)

@@ -2,10 +2,11 @@
 
 A pre-trained VLM (LLaVA-OneVision or Qwen-VL, transformers format) learns to produce the judge's answer
 for every record of a unified preference dataset (`reward/dataset`, `harness build-reward-data`), with
-cross-entropy on the answer only: TRL's `SFTTrainer` with `completion_only_loss` and prompt/completion
-rows, so the prompt, the image tokens and the chat markup carry no loss. Images, multi-image pairs and
-video frames all reach the model as images (a video record contributes `frames_per_video` evenly spaced
-frames), in the record's order, before the text.
+cross-entropy on the answer only (and the `<|im_end|>` closing its turn): TRL's `SFTTrainer` with our
+collator (`reward.train_inputs`), so the prompt, the image tokens and the chat markup carry no loss and the
+inputs are built like the judges' (the dataset text as plain text). A LLaVA-OneVision model sees media as
+LLaVA-NeXT's `train.py` gives them: one image tiled, each image of a multi-image record (and each of a
+record's `frames`) one padded tile plus a newline, a `video` pooled (`video_input`, default `pooled`).
 
 The shipped default config (`configs/train_reward/unifiedreward_ov7b.yaml`) is the paper's and the
 authors' `train.sh`: lr 2.5e-6, batch 2 x accumulation 16, 3 epochs, cosine schedule, warm-up ratio
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 from harness.config import load_yaml_config, resume_point
 from harness.jsonl import read_jsonl
@@ -47,8 +48,12 @@ class TrainConfig:
     weight_decay: float = 0.0
     dtype: str = "bfloat16"
     gradient_checkpointing: bool = True
-    max_length: int | None = None  # None: never truncate (a truncated answer would train on half a verdict)
+    max_length: int | None = None  # None: no limit; a longer record is refused by id, never truncated
     frames_per_video: int = 8
+    #: LLaVA-OneVision: how a video record reaches the model. "pooled": LLaVA-NeXT train.py's video branch, as
+    #: the authors' train.sh runs it (196 tokens a frame, one newline); "frames": the authors' inference
+    #: path (729 a frame). Qwen-VL always takes a native video. See reward/train_inputs.py.
+    video_input: str = "pooled"
     save_steps: int = 500
     save_total_limit: int = 8
     logging_steps: int = 1
@@ -69,6 +74,8 @@ def load_config(path: Path, overrides: dict[str, Any] | None = None) -> TrainCon
         raise UsageError(f"{path}: dtype {config.dtype!r}; valid: {', '.join(DTYPES)}")
     if config.frames_per_video < 1:
         raise UsageError(f"{path}: frames_per_video must be >= 1")
+    if config.video_input not in ("pooled", "frames"):
+        raise UsageError(f"{path}: video_input {config.video_input!r}; valid: pooled, frames")
     return config
 
 
@@ -83,46 +90,38 @@ def read_records(directory: Path) -> Iterator[dict[str, Any]]:
 
 
 def training_rows(config: TrainConfig) -> Iterator[dict[str, Any]]:
-    """Records as SFT rows: `images` (file paths or frame bytes), a user turn of image slots then the
-    prompt text, and the assistant's answer as the completion."""
-    from harness.media import load_media
-    from harness.records import MediaRef
+    """Records as training rows (`reward.train_inputs`): the media paths in order (images, frames, then the
+    video), the prompt text after them, the judge's answer as the completion. Media files are checked here,
+    before the model loads; they are read batch by batch during training."""
+    from .train_inputs import parts_of
 
     for directory in map(Path, config.data):
         for record in read_records(directory):
             where = f"{directory}/records.jsonl record {record.get('id')!r}"
-            images: list[dict[str, Any]] = []
+            images = []
             for rel in list(record.get("images") or []) + list(record.get("frames") or []):
                 if not (directory / rel).is_file():
                     raise UsageError(f"{where}: image {rel} not found")
-                images.append({"path": str(directory / rel), "bytes": None})
+                images.append(str(directory / rel))
+            video = None
             if record.get("video"):
-                ref = MediaRef("video", str(record["video"]), path=directory / record["video"],
-                               frames=config.frames_per_video, sampling="linspace")
-                images.extend({"path": None, "bytes": frame.data} for frame in load_media(ref).frames)
+                video = directory / record["video"]
+                if not video.is_file():
+                    raise UsageError(f"{where}: video {record['video']} not found")
             if not isinstance(record.get("prompt"), str) or not isinstance(record.get("answer"), str):
                 raise UsageError(f"{where}: needs a string prompt and answer")
-            content = [{"type": "image"} for _ in images] + [{"type": "text", "text": record["prompt"]}]
-            yield {"images": images,
-                   "prompt": [{"role": "user", "content": content}],
-                   "completion": [{"role": "assistant", "content": [{"type": "text", "text": record["answer"]}]}]}
-
-
-def chat_dataset(rows: list[dict], turns: Sequence[str]):
-    """A `datasets.Dataset` of image lists plus conversational columns (`turns`), the layout TRL's VLM
-    trainers read; explicit features so an empty image list or text-only content keeps its type."""
-    from datasets import Dataset, Features, Image, List, Value
-
-    message = List({"role": Value("string"), "content": List({"type": Value("string"), "text": Value("string")})})
-    features = Features({"images": List(Image()), **{turn: message for turn in turns}})
-    return Dataset.from_list(rows, features=features)
+            yield {"id": str(record.get("id")), "images": images,
+                   "parts": parts_of(images, str(video) if video else None, record["prompt"], video_first=False),
+                   "completion": record["answer"]}
 
 
 def build_dataset(config: TrainConfig):
+    from .train_inputs import records_dataset
+
     rows = list(training_rows(config))
     if not rows:
         raise UsageError(f"the datasets {config.data} hold no records")
-    return chat_dataset(rows, ("prompt", "completion"))
+    return records_dataset(rows, ("completion",))
 
 
 # ---- training ----------------------------------------------------------------------------------------
@@ -132,13 +131,17 @@ def train(config: TrainConfig) -> Path:
     from trl import SFTConfig
 
     from .hf_loading import load_vlm
+    from .train_inputs import RecordEncoder, SFTCollator, install_vision_hook, training_builder
 
     dataset = build_dataset(config)
     dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[config.dtype]
     loaded = load_vlm(config.model, revision=config.revision, dtype=config.dtype,
                       device="cpu" if config.use_cpu else None, trust_remote_code=config.trust_remote_code)
     model, processor = loaded.model.train(), loaded.processor
-    processor.tokenizer.padding_side = "right"  # training pads after the answer
+    builder = training_builder(model, processor, config.video_input)
+    collator = SFTCollator(RecordEncoder(builder, ("completion",), config.frames_per_video, config.max_length),
+                           model.config.model_type)
+    install_vision_hook(model, builder)
     output = Path(config.output_dir)
     args = SFTConfig(
         output_dir=str(output), learning_rate=config.learning_rate,
@@ -147,14 +150,15 @@ def train(config: TrainConfig) -> Path:
         max_steps=config.max_steps, warmup_steps=config.warmup_ratio, lr_scheduler_type=config.lr_scheduler_type,
         weight_decay=config.weight_decay, bf16=dtype == torch.bfloat16 and not config.use_cpu,
         fp16=dtype == torch.float16 and not config.use_cpu, activation_checkpointing=config.gradient_checkpointing,
-        max_length=config.max_length, completion_only_loss=True, save_strategy="steps", save_steps=config.save_steps,
+        max_length=None, dataset_kwargs={"skip_prepare_dataset": True},  # our collator builds and checks lengths
+        save_strategy="steps", save_steps=config.save_steps,
         save_total_limit=config.save_total_limit, logging_steps=config.logging_steps, report_to=config.report_to,
         seed=config.seed, use_cpu=config.use_cpu, dataloader_num_workers=config.dataloader_num_workers,
         remove_unused_columns=False)
-    trainer = _trainer_class()(model=model, args=args, train_dataset=dataset, processing_class=processor)
+    trainer = _trainer_class()(model=model, args=args, train_dataset=dataset, processing_class=processor,
+                               data_collator=collator)
     trainer.train(resume_from_checkpoint=resume_point(config.resume, output))
     trainer.save_model(str(output))
-    processor.tokenizer.padding_side = "left"  # the judge generates after the prompt
     processor.save_pretrained(str(output))
     return output
 

@@ -56,6 +56,22 @@ def vlrb_dir(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    """name -> directory of a tiny checkpoint with a real configuration (`reward.tiny_checkpoints`), built
+    once per session."""
+    built: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in built:
+            from reward.tiny_checkpoints import save
+
+            built[name] = save(name, tmp_path_factory.mktemp(name.replace(".", "_")) / "ckpt")
+        return built[name]
+
+    return get
+
+
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 

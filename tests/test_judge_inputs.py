@@ -35,7 +35,6 @@ from harness.registry import TASKS  # noqa: E402
 from harness.video import qwen_frame_count, sample_indices  # noqa: E402
 from reward.hf import HFAdapter  # noqa: E402
 from reward.hf_loading import processor_identity  # noqa: E402
-from reward.tiny_checkpoints import save  # noqa: E402
 
 from .conftest import SHARED, make_data_dir, only_run_dir, read_jsonl, row  # noqa: E402
 from .test_media import write_video  # noqa: E402
@@ -46,19 +45,6 @@ LLAVA_SYSTEM = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im
 QWEN_SYSTEM = LLAVA_SYSTEM  # the Qwen2/2.5-VL chat template's default system turn is the same text
 ASSISTANT = "<|im_end|>\n<|im_start|>assistant\n"
 PROMPTS = SHARED / "notes" / "prompts"
-
-
-@pytest.fixture(scope="session")
-def tiny(tmp_path_factory):
-    """name -> directory of a tiny checkpoint with a real configuration (built once per session)."""
-    built: dict[str, Path] = {}
-
-    def get(name: str) -> Path:
-        if name not in built:
-            built[name] = save(name, tmp_path_factory.mktemp(name.replace(".", "_")) / "ckpt")
-        return built[name]
-
-    return get
 
 
 @pytest.fixture(scope="session")

@@ -44,19 +44,16 @@ def config(base_model: Path, data: Path, out: Path, **kw) -> TrainConfig:
 
 
 def test_only_the_answer_tokens_carry_loss(base_model, tmp_path):
-    from trl import SFTConfig
-
+    """The rows `build_dataset` writes, batched by the collator `train` gives the trainer."""
     from reward.hf_loading import load_vlm
-    from reward.train import _trainer_class
+    from reward.train_inputs import RecordEncoder, SFTCollator, training_builder
 
     cfg = config(base_model, records_dir(tmp_path / "d"), tmp_path / "out")
     loaded = load_vlm(str(base_model), device="cpu", dtype="float32")
-    loaded.processor.tokenizer.padding_side = "right"
-    args = SFTConfig(output_dir=str(tmp_path / "o"), completion_only_loss=True, max_length=None, use_cpu=True,
-                     report_to="none", remove_unused_columns=False)
-    trainer = _trainer_class()(model=loaded.model, args=args, train_dataset=build_dataset(cfg),
-                               processing_class=loaded.processor)
-    batch = trainer.data_collator([dict(trainer.train_dataset[i]) for i in range(2)])
+    builder = training_builder(loaded.model, loaded.processor, cfg.video_input)
+    collate = SFTCollator(RecordEncoder(builder, ("completion",), cfg.frames_per_video), "llava_onevision")
+    dataset = build_dataset(cfg)
+    batch = collate([dict(dataset[i]) for i in range(2)])
     tok = loaded.processor.tokenizer
     image_token = tok.convert_tokens_to_ids("<image>")
     for i, (ids, labels) in enumerate(zip(batch["input_ids"], batch["labels"])):
