@@ -7,6 +7,8 @@
     outcome.results["tasks"]["vlrewardbench"]["metrics"]     # results.json as a dict
     outcome.dir                                              # the run directory
     harness.list_tasks(), harness.list_models()
+    harness.api.describe_task("vlrewardbench")               # what `harness list vlrewardbench` prints
+    harness.api.list_groups()                                # task groups: `tasks=["paper-table5"]` runs three
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from .groups import expand_tasks, load_groups
 from .registry import MODELS, TASKS
+from .run_config import arg_strings
 
 
 def evaluate(tasks: Sequence[str] | str, model: str, model_args: Mapping[str, Any] | None = None, *,
@@ -27,18 +31,20 @@ def evaluate(tasks: Sequence[str] | str, model: str, model_args: Mapping[str, An
     """Run `tasks` with `model` exactly as the CLI does and return its `RunOutcome` (`.results`: the
     results.json dict, `.dir`: the run directory, `.adapter_calls`, `.cache_hits`, `.resumed_samples`).
 
+    `tasks` may name task groups (`"paper-table5"`, see `list_groups`), expanded in order, each task once.
+
     `model_args` values may be typed (`{"batch_size": 8}`) or strings, as on the command line; `adapter` may
     be an adapter already built (then `model` only names it). Usage errors raise `harness.errors.UsageError`;
     `strict=True` raises `harness.errors.StrictFailure` at the first failed sample.
     """
     from .runner import RunOptions, run
 
-    names = [t.strip() for t in tasks.split(",")] if isinstance(tasks, str) else list(tasks)
-    opts = RunOptions(tasks=names, model=model, model_args=_as_strings(model_args), protocol=protocol,
+    names = expand_tasks(tasks.split(",") if isinstance(tasks, str) else tasks)
+    opts = RunOptions(tasks=names, model=model, model_args=arg_strings(model_args), protocol=protocol,
                       data_dir=Path(data_dir) if data_dir is not None else None, split=split,
                       dataset_revision=dataset_revision, limit=limit, seed=seed, output=Path(output), resume=resume,
                       use_cache=use_cache, strict=strict, cache_path=Path(cache_path) if cache_path else None,
-                      judge=judge, judge_args=_as_strings(judge_args), bootstrap_resamples=bootstrap_resamples,
+                      judge=judge, judge_args=arg_strings(judge_args), bootstrap_resamples=bootstrap_resamples,
                       progress=progress, verbose=verbose)
     return run(opts, adapter=adapter)
 
@@ -58,9 +64,16 @@ def list_models() -> dict[str, str]:
     return {name: MODELS.summary(name) for name in MODELS.names()}
 
 
-def _as_strings(args: Mapping[str, Any] | None) -> dict[str, str]:
-    """Typed values as the CLI would spell them (booleans lowercase), so both paths coerce alike."""
-    out = {}
-    for key, value in (args or {}).items():
-        out[str(key)] = str(value).lower() if isinstance(value, bool) else "none" if value is None else str(value)
-    return out
+def list_groups() -> dict[str, dict[str, Any]]:
+    """Every task group (`tasks/groups.yaml`): its description and tasks, in the order a run takes them."""
+    return {g.name: {"description": g.description, "tasks": list(g.tasks)} for g in load_groups().values()}
+
+
+def describe_task(name: str) -> dict[str, Any]:
+    """One task's details, as `harness list NAME --json` prints them: description, splits, protocols (each
+    with its version, summary, deviations and metrics), family-based protocol choice, the two-stage judge,
+    the data source (hub id, pinned revision, `--data-dir` layout) and the rows known without loading (None:
+    known after loading). Nothing is loaded or downloaded; an unknown name raises `UsageError`."""
+    from .describe import describe_task as describe
+
+    return describe(name)

@@ -1,5 +1,8 @@
-"""Command line: `python -m harness run|inspect|list|report|compare|construct|train-reward|dpo-vlm|convert-llava`
+"""Command line: `python -m harness run|inspect|list|report|compare|construct|train-reward|dpo-vlm|demo|push|...`
 (also installed as `harness`).
+
+`--tasks` takes task groups beside task names (harness/groups.py, tasks/groups.yaml); `run --config FILE` reads
+run's flags from YAML (harness/run_config.py); `list NAME...` describes tasks (harness/describe.py).
 
 Exit status: 0 when the run completed (even with counted invalid replies or errors), 2 on a usage
 error (unknown name, bad argument, missing data), 1 when `--strict` stops a run at a failed sample or
@@ -40,8 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="judge benchmark samples and write a run directory")
-    run.add_argument("--tasks", required=True, help="comma-separated task names (see `harness list`)")
-    run.add_argument("--model", required=True, help="adapter name (see `harness list`)")
+    # --tasks and --model are required, by the command line or --config (checked after the file is read).
+    run.add_argument("--tasks", default=None,
+                     help="comma-separated task and task-group names (see `harness list`)")
+    run.add_argument("--model", default=None, help="adapter name (see `harness list`)")
     run.add_argument("--model-args", default="", help="adapter arguments as k=v,k=v")
     run.add_argument("--protocol", default=None, help="protocol of every task (default: each task's default)")
     run.add_argument("--data-dir", type=Path, default=None, help="local copy of the benchmark instead of the hub")
@@ -65,8 +70,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-q", "--quiet", action="store_true", help="no progress output (--progress none)")
     run.add_argument("--cache-path", type=Path, default=None,
                      help="SQLite cache file (default $HARNESS_CACHE_DIR or ~/.cache/unified-reward-harness)")
+    run.add_argument("--log-to", default=None,
+                     help="also send the finished run's metrics and samples table to wandb and/or tensorboard "
+                          "(comma-separated; extra `log`; docs/sharing.md)")
+    run.add_argument("--log-dir", type=Path, default=None,
+                     help="where --log-to writes local files (default <output>/logs)")
+    run.add_argument("--log-project", default=None, help="wandb project for --log-to wandb (default harness)")
+    run.add_argument("--config", type=Path, default=None,
+                     help="YAML file of run's flags by long name (tasks, model, model_args, ...); "
+                          "flags on the command line override it")
 
-    sub.add_parser("list", help="list tasks (with protocols and splits) and models")
+    listing = sub.add_parser("list", help="list tasks (with protocols and splits), models and task groups; "
+                                          "with names, each task's details")
+    listing.add_argument("names", nargs="*", metavar="TASK",
+                         help="tasks (or groups) to describe: protocols, deviations, metrics, data source, size")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
 
     inspect = sub.add_parser("inspect", help="show exactly what the judge would receive for the first samples "
                                              "(rendered prompt, tokens, media), without generating")
@@ -146,6 +164,15 @@ def build_parser() -> argparse.ArgumentParser:
     lmms_arguments(sub.add_parser("lmms-eval", help="run lmms-eval's downstream tasks in its own environment "
                                                     "and collect the results as a harness run"))
 
+    from .demo import add_arguments as demo_arguments  # argparse only; the demo needs the `hf` extra
+
+    demo_arguments(sub.add_parser("demo", help="the whole flow offline in seconds: a tiny random-weight judge with "
+                                               "real configs on shipped benchmark rows, a run and a report"))
+
+    from .push import add_arguments as push_arguments  # argparse only; huggingface_hub when it runs
+
+    push_arguments(sub.add_parser("push", help="upload a finished run directory to a Hugging Face dataset repo"))
+
     convert = sub.add_parser("convert-llava", help="convert an original LLaVA-NeXT (llava_qwen) checkpoint, e.g. "
                                                    "CodeGoat24/UnifiedReward-7b, to the transformers layout")
     convert.add_argument("src", help="original checkpoint: a directory or a hub id")
@@ -157,12 +184,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """name -> parser of every subcommand of `parser` (a `build_parser()`), in declaration order."""
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
+        if args.command == "run" and args.config is not None:
+            args = _with_run_config(parser, argv, args.config)
         if args.command == "list":
-            return _list()
+            return _list(args)
         if args.command == "inspect":
             return _inspect(args)
         if args.command == "report":
@@ -207,6 +243,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .lmms.run import main as lmms_main
 
             return lmms_main(args)
+        if args.command == "demo":
+            from .demo import main as demo_main
+
+            return demo_main(args)
+        if args.command == "push":
+            from .push import main as push_main
+
+            return push_main(args)
         if args.command == "convert-llava":
             from reward.convert_llava import convert  # imports torch: only for this command
 
@@ -237,13 +281,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _with_run_config(parser: argparse.ArgumentParser, argv: Sequence[str], path: Path) -> argparse.Namespace:
+    """`run --config FILE`: the file's values become the run flags' defaults, so the command line wins."""
+    from .run_config import read_run_config
+
+    run = subcommands(parser)["run"]
+    run.set_defaults(**read_run_config(path, run))
+    return parser.parse_args(argv)
+
+
+def _require_selection(args: argparse.Namespace) -> None:
+    """--tasks and --model: not argparse-required, since `run --config` may give them."""
+    missing = [flag for flag, value in (("--tasks", args.tasks), ("--model", args.model)) if not value]
+    if missing:
+        where = "on the command line or in the --config file" if args.command == "run" else "on the command line"
+        raise UsageError(f"`harness {args.command}` needs {' and '.join(missing)} ({where})")
+
+
+def adapter_args(value: str | dict[str, str], flag: str) -> dict[str, str]:
+    """A `k=v,k=v` flag value, or the mapping a --config file gave (already strings)."""
+    return dict(value) if isinstance(value, dict) else parse_model_args(value, flag)
+
+
 def _run(args: argparse.Namespace) -> int:
+    from .groups import split_task_list
     from .runner import RunOptions, run  # the runner pulls in tqdm/numpy; keep `list` light
 
+    _require_selection(args)
+    log_targets = None
+    if args.log_to:
+        from .loggers import require_targets
+
+        log_targets = require_targets([args.log_to])  # before the run: a missing package costs nothing
     opts = RunOptions(
-        tasks=[t.strip() for t in args.tasks.split(",") if t.strip()],
+        tasks=split_task_list(args.tasks),
         model=args.model,
-        model_args=parse_model_args(args.model_args),
+        model_args=adapter_args(args.model_args, "--model-args"),
         protocol=args.protocol,
         data_dir=args.data_dir,
         split=args.split,
@@ -255,7 +328,7 @@ def _run(args: argparse.Namespace) -> int:
         strict=args.strict,
         cache_path=args.cache_path,
         judge=args.judge,
-        judge_args=parse_model_args(args.judge_args, "--judge-args"),
+        judge_args=adapter_args(args.judge_args, "--judge-args"),
         progress="none" if args.quiet else args.progress,
         verbose=args.verbose,
         dataset_revision=args.dataset_revision,
@@ -266,6 +339,12 @@ def _run(args: argparse.Namespace) -> int:
     print(format_summary(outcome.results))
     print(f"judged by the model: {outcome.adapter_calls}, from cache: {outcome.cache_hits}, "
           f"already done (resume): {outcome.resumed_samples}")
+    if log_targets:
+        from .loggers import log_run
+
+        for target, where in zip(log_targets, log_run(outcome.dir, log_targets, project=args.log_project,
+                                                      log_dir=args.log_dir)):
+            print(f"logged to {target}: {where}")
     print(outcome.dir)
     return 0
 
@@ -274,7 +353,7 @@ def _run(args: argparse.Namespace) -> int:
 EXTRA_OF_PACKAGE = {"torch": "hf", "transformers": "hf", "safetensors": "hf", "trl": "train", "peft": "train",
                     "accelerate": "train", "diffusers": "gen"}
 EXTRA_OF_COMMAND = {"train-reward": "train", "dpo-vlm": "train", "dpo-diffusion": "gen", "generate": "gen",
-                    "convert-llava": "hf"}
+                    "convert-llava": "hf", "demo": "hf"}
 
 
 def missing_extra(args: argparse.Namespace, exc: ImportError) -> str | None:
@@ -292,10 +371,12 @@ def missing_extra(args: argparse.Namespace, exc: ImportError) -> str | None:
 def _inspect(args: argparse.Namespace) -> int:
     import json
 
+    from .groups import split_task_list
     from .inspect import inspect_inputs, write_text
     from .runner import RunOptions
 
-    opts = RunOptions(tasks=[t.strip() for t in args.tasks.split(",") if t.strip()], model=args.model,
+    _require_selection(args)
+    opts = RunOptions(tasks=split_task_list(args.tasks), model=args.model,
                       model_args=parse_model_args(args.model_args), protocol=args.protocol, data_dir=args.data_dir,
                       split=args.split, seed=args.seed, dataset_revision=args.dataset_revision)
     if args.limit < 1:
@@ -367,7 +448,28 @@ def _warnings(model: dict, task: dict) -> list[str]:
     return out
 
 
-def _list() -> int:
+def _list(args: argparse.Namespace) -> int:
+    """`harness list`: every task, model and group; `harness list NAME...`: each task's details (a group
+    stands for its tasks)."""
+    import json
+
+    from .groups import expand_tasks, load_groups
+
+    if args.names:
+        from .describe import describe_task, format_description
+
+        infos = [describe_task(name) for name in expand_tasks(args.names)]
+        if args.json:
+            print(json.dumps({info["name"]: info for info in infos}, indent=2, ensure_ascii=False))
+        else:
+            print("\n\n".join(format_description(info) for info in infos))
+        return 0
+    if args.json:
+        from .api import list_groups, list_models, list_tasks
+
+        print(json.dumps({"tasks": list_tasks(), "models": list_models(), "groups": list_groups()}, indent=2,
+                         ensure_ascii=False))
+        return 0
     print("tasks:")
     for name in TASKS.names():
         task = TASKS.get(name)
@@ -376,4 +478,7 @@ def _list() -> int:
     print("models:")
     for name in MODELS.names():
         print(f"  {name:<22} {MODELS.summary(name)}")
+    print("groups (usable in --tasks):")
+    for group in load_groups().values():
+        print(f"  {group.name:<22} {', '.join(group.tasks)}: {group.description}")
     return 0

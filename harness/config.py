@@ -33,6 +33,17 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     return raw
 
 
+def check_entry(path: Path, what: str, name: str, value: Any, keys: tuple[str, ...]) -> dict[str, Any]:
+    """One entry of a YAML file of named entries (a task group, a data card): a mapping of known keys."""
+    if not isinstance(value, dict):
+        raise UsageError(f"{path}: {what} {name!r} must be a mapping with keys {', '.join(keys)}")
+    unknown = sorted(set(value) - set(keys))
+    if unknown:
+        raise UsageError(f"{path}: {what} {name!r}: unknown key(s) {', '.join(map(str, unknown))}; "
+                         f"valid keys: {', '.join(keys)}")
+    return value
+
+
 def resume_point(resume: str, output_dir: Path) -> str | None:
     """The checkpoint a recipe restarts from: "auto" = the newest `checkpoint-*` in `output_dir` (None when
     there is none), "never" = None, anything else = that checkpoint path."""
