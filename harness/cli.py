@@ -18,6 +18,7 @@ from typing import Sequence
 
 from .adapters import parse_model_args
 from .errors import HarnessError, Interrupted, StrictFailure, UsageError
+from .summary import format_summary
 from .registry import MODELS, TASKS
 
 
@@ -336,7 +337,7 @@ def _run(args: argparse.Namespace) -> int:
     outcome = run(opts)
     if not outcome.results:  # a data-parallel process other than rank 0: rank 0 reports the run
         return 0
-    print(format_summary(outcome.results))
+    print(format_summary(outcome.record))
     print(f"judged by the model: {outcome.adapter_calls}, from cache: {outcome.cache_hits}, "
           f"already done (resume): {outcome.resumed_samples}")
     if log_targets:
@@ -413,39 +414,6 @@ def _construct(args: argparse.Namespace) -> int:
           f"already done (resume): {report.resumed}")
     print(report.out)
     return 0
-
-
-def format_summary(results: dict) -> str:
-    model = results.get("model") or {}
-    label = model.get("model") or (model.get("args") or {}).get("name") or (model.get("args") or {}).get("path")
-    lines = [f"judge: {model.get('adapter', '?')}" + (f" ({label})" if label else "")]
-    for name, task in results["tasks"].items():
-        counts = task["counts"]
-        lines.append(f"{name} [{task['protocol']}] n={counts['n']} invalid={counts['n_invalid']} "
-                     f"error={counts['n_error']}")
-        examples = task.get("error_examples") or {}
-        for key, count in sorted((task.get("errors") or {}).items(), key=lambda kv: -kv[1]):
-            lines.append(f"  {key:<28} {count}  e.g. {examples.get(key, '')}"[:220])
-        lines.extend(f"  warning: {w}" for w in _warnings(model, task))
-        for metric, value in task["metrics"].items():
-            ci = task["ci95"].get(metric)
-            shown = "n/a" if value is None else f"{value:.2f}"
-            ci_text = f"  [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
-            lines.append(f"  {metric:<28} {shown}{ci_text}")
-    return "\n".join(lines)
-
-
-def _warnings(model: dict, task: dict) -> list[str]:
-    """What a run's numbers should not be read without."""
-    counts, out = task["counts"], []
-    n, invalid, errors = counts["n"], counts["n_invalid"], counts["n_error"]
-    missing = sum(v for k, v in (task.get("errors") or {}).items() if k == "error/adapter")
-    example = (task.get("error_examples") or {}).get("error/adapter", "")
-    if model.get("adapter") == "replay" and missing and "no reply for id" in example:
-        out.append(f"the replay file has no reply for {missing} of {n} samples (is it this task's and split's file?)")
-    if n and invalid and invalid == n - errors:
-        out.append("every judged reply was invalid: no verdict could be read (check the protocol and the judge)")
-    return out
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import UsageError
+from .run_record import RunRecord
 
 JUDGES = ("qwen2.5-vl-7b", "unifiedreward-7b")
 TASKS = ("vlrewardbench", "genai_bench_image")
@@ -76,7 +77,7 @@ class DemoOutcome:
 
     paths: DemoPaths
     run_dir: Path
-    results: dict[str, Any]
+    record: RunRecord
     timings: dict[str, float]
 
 
@@ -130,16 +131,16 @@ def run_demo(out: Path, limit: int | None = None, judge: str = JUDGES[0], rebuil
             note(f"judged by the model: {run.adapter_calls}, from cache: {run.cache_hits}")
         with _step(4, "report", timings, "report") as note:
             note(write_report(run.dir, paths.report))
-    return DemoOutcome(paths, Path(run.dir), run.results, timings)
+    return DemoOutcome(paths, Path(run.dir), run.record, timings)
 
 
 def explain(outcome: DemoOutcome) -> str:
     """The console summary of the run, then where everything is and what the numbers are not."""
-    from .cli import format_summary
+    from .summary import format_summary
 
     total = sum(outcome.timings.values())
     return "\n".join([
-        format_summary(outcome.results),
+        format_summary(outcome.record),
         "",
         f"demo steps took {total:.1f} s",
         f"run directory: {outcome.run_dir}",

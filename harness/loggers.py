@@ -98,15 +98,15 @@ def read_run(run_dir: Path) -> RunLog:
     from reports.runs import load_run  # the finished-run reader shared with report and compare
 
     run = load_run(run_dir)
-    run_id = str(run.results.get("run_id") or run.dir.name)
+    run_id = run.run_id
     header_path = run.dir / "run.json"
     try:
         header = json.loads(header_path.read_text(encoding="utf-8")) if header_path.is_file() else {}
     except ValueError as exc:
         raise UsageError(f"{header_path}: not readable as JSON ({exc})") from None
     # Redacted when written; once more here, as this leaves the machine.
-    config = redact_deep({"run_id": run_id, "config": header.get("config") or {}, "model": run.results.get("model"),
-                         "harness": run.results.get("harness"), "packages": run.results.get("packages")})
+    config = redact_deep({"run_id": run_id, "config": header.get("config") or {}, "model": dict(run.record.model),
+                         "harness": dict(run.record.harness), "packages": dict(run.record.packages)})
     outcome_keys: list[str] = []
     samples: list[tuple[str, Judgment]] = []
     for task in run.tasks:

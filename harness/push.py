@@ -68,7 +68,7 @@ def plan_push(run_dir: Path, repo: str, path_in_repo: str | None = None) -> Push
 
     run = load_run(Path(run_dir))  # RunError (a UsageError) names the missing or unreadable results.json
     check_repo_id(repo)
-    run_id = str(run.results.get("run_id") or run.dir.name)
+    run_id = run.run_id
     target = check_path_in_repo(path_in_repo if path_in_repo is not None else f"runs/{run_id}")
     files = tuple(_read_files(run.dir))
     for item in files:
@@ -76,12 +76,9 @@ def plan_push(run_dir: Path, repo: str, path_in_repo: str | None = None) -> Push
             _check_no_secret(run.dir / item.relative, item.data)
     tasks = ", ".join(run.tasks) or "(no task)"
     message = f"harness run {run_id}: model {run.model}; tasks {tasks}"
-    from .cli import format_summary  # the summary `harness run` prints, as the commit's description
+    from .summary import format_summary  # the summary `harness run` prints, as the commit's description
 
-    try:
-        description = format_summary(dict(run.results))
-    except (KeyError, TypeError, ValueError):  # a results file of another shape still uploads, undescribed
-        description = ""
+    description = format_summary(run.record)
     return PushPlan(run.dir, run_id, repo, target, files, message, description)
 
 

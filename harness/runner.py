@@ -17,11 +17,10 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from . import __version__, provenance
 from .adapters import Adapter
 from .cache import JudgmentCache
 from .distributed import Group, Shard, current_shard
@@ -31,10 +30,10 @@ from .metrics import bootstrap_ci
 from .progress import Progress, resolve_mode
 from .records import Judgment, Request, Sample, canonical_json, sha256_text
 from .registry import MODELS, TASKS
+from .run_record import SCHEMA_VERSION, RunRecord, TaskRecord
 from .store import RunStore, SampleLog, read_samples
 from .task import Dataset, Task, TaskConfig
 
-SCHEMA_VERSION = 1
 
 
 @dataclass
@@ -69,10 +68,11 @@ class RunOptions:
 @dataclass
 class RunOutcome:
     dir: Path
-    results: dict[str, Any]
+    results: dict[str, Any]  # results.json as written ({} on data-parallel ranks other than 0)
     adapter_calls: int
     cache_hits: int
     resumed_samples: int
+    record: RunRecord | None = None  # the same, typed
 
 
 def resolve_tasks(opts: RunOptions, adapter_kind: str = "judge") -> list[tuple[Task, TaskConfig]]:
@@ -199,7 +199,7 @@ def _run(opts: RunOptions, adapter: Adapter | None, stop: _StopOnInterrupt) -> R
         cache = JudgmentCache(opts.cache_path) if opts.use_cache else None
         client = JudgeClient(adapter, cache)
         judge_client = JudgeClient(judge, cache) if judge is not None else None
-        task_results: dict[str, Any] = {}
+        task_results: dict[str, TaskRecord] = {}
         resumed = 0
         for (task, cfg), dataset in zip(resolved, datasets):
             log = store.sample_log(task.name, shard.rank)
@@ -220,25 +220,13 @@ def _run(opts: RunOptions, adapter: Adapter | None, stop: _StopOnInterrupt) -> R
                 store.merge_shards(task.name)
                 task_results[task.name] = _score_task(task, cfg, dataset, store, opts)
                 if judge is not None and getattr(task, "needs_judge", False):
-                    task_results[task.name]["judge"] = judge.describe()
+                    task_results[task.name] = replace(task_results[task.name], judge=judge.describe())
         if not shard.is_main:  # rank 0 scores and writes results.json for the whole run
             return RunOutcome(store.dir, {}, client.stats.sent, client.stats.cache_hits, resumed)
 
-        results = {
-            "schema_version": SCHEMA_VERSION,
-            "run_id": store.run_id,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "started": header.get("started"),
-            "model": adapter.describe(),
-            "seed": opts.seed,
-            "limit": opts.limit,
-            "config_hash": config_hash,
-            "tasks": task_results,
-            "harness": {"version": __version__, "git": provenance.git_state()},
-            "packages": provenance.package_versions(),
-            "host": provenance.host(),
-        }
-        store.write_results(results)
+        record = RunRecord.new(run_id=store.run_id, started=header.get("started"), model=adapter.describe(),
+                               seed=opts.seed, limit=opts.limit, config_hash=config_hash, tasks=task_results)
+        results = store.write_results(record)
     finally:
         adapter.close()
         if judge is not None:
@@ -247,7 +235,7 @@ def _run(opts: RunOptions, adapter: Adapter | None, stop: _StopOnInterrupt) -> R
             cache.close()
         if shard.is_main:
             store.unlock()
-    return RunOutcome(store.dir, results, client.stats.sent, client.stats.cache_hits, resumed)
+    return RunOutcome(store.dir, results, client.stats.sent, client.stats.cache_hits, resumed, record)
 
 
 def _judge_spec(opts: RunOptions, resolved: Sequence[tuple[Task, TaskConfig]]) -> tuple[str, dict[str, str]] | None:
@@ -402,7 +390,7 @@ def _record(log: SampleLog, judgment: Judgment, opts: RunOptions) -> None:
                             f"{judgment.reason} (--strict)")
 
 
-def _score_task(task: Task, cfg: TaskConfig, dataset: Dataset, store: RunStore, opts: RunOptions) -> dict[str, Any]:
+def _score_task(task: Task, cfg: TaskConfig, dataset: Dataset, store: RunStore, opts: RunOptions) -> TaskRecord:
     path = store.dir / f"{task.name}.samples.jsonl"
     records: dict[str, Judgment] = {}
     for j in read_samples(path) if path.exists() else ():
@@ -418,28 +406,17 @@ def _score_task(task: Task, cfg: TaskConfig, dataset: Dataset, store: RunStore, 
     metrics = scoring.point()
     ci = bootstrap_ci(scoring.compute, scoring.n, resamples=opts.bootstrap_resamples, seed=opts.seed)
     spec = task.protocols[cfg.protocol]
-    family = {"protocol_requested": cfg.requested_protocol, "protocol_chosen_for": f"{cfg.family} judge family"} \
-        if cfg.requested_protocol else {}
-    return {
-        "protocol": cfg.protocol,
-        **family,
-        "protocol_version": spec.version,
-        "protocol_deviations": list(spec.deviations),
-        "task_version": task.version,
-        "split": cfg.split,
-        "dataset": dict(dataset.info),
-        "metrics": {k: _finite_or_none(v) for k, v in metrics.items()},
-        "ci95": {k: [lo, hi] for k, (lo, hi) in ci.items()},
-        "counts": {
-            "n": len(judgments),
-            "n_invalid": sum(j.status == "invalid" for j in judgments),
-            "n_error": sum(j.status == "error" for j in judgments),
-        },
-        "errors": _error_summary(judgments),
-        "error_examples": _error_examples(judgments),
-        "details": dict(scoring.details),
-        "prompt_hashes": {j.sample_id: j.prompt_hash for j in judgments},
-    }
+    return TaskRecord(
+        protocol=cfg.protocol, protocol_version=spec.version, protocol_deviations=tuple(spec.deviations),
+        task_version=task.version, split=cfg.split, dataset=dict(dataset.info),
+        metrics={k: _finite_or_none(v) for k, v in metrics.items()},
+        ci95={k: [lo, hi] for k, (lo, hi) in ci.items()},
+        counts={"n": len(judgments), "n_invalid": sum(j.status == "invalid" for j in judgments),
+                "n_error": sum(j.status == "error" for j in judgments)},
+        errors=_error_summary(judgments), error_examples=_error_examples(judgments), details=dict(scoring.details),
+        prompt_hashes={j.sample_id: j.prompt_hash for j in judgments},
+        protocol_requested=cfg.requested_protocol or None,
+        protocol_chosen_for=f"{cfg.family} judge family" if cfg.requested_protocol else None)
 
 
 def _error_summary(judgments: Sequence[Judgment]) -> dict[str, int]:

@@ -21,10 +21,13 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from .errors import UsageError
 from .records import Judgment
+
+if TYPE_CHECKING:
+    from .run_record import RunRecord
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -220,10 +223,11 @@ class RunStore:
             main.close()
         return moved
 
-    def write_results(self, results: Mapping[str, Any]) -> Path:
-        path = self.dir / "results.json"
-        atomic_write_json(path, json_safe(results))
-        return path
+    def write_results(self, record: "RunRecord") -> dict[str, Any]:
+        """results.json, atomically; returns the JSON written (NaN as null)."""
+        results = json_safe(record.to_json())
+        atomic_write_json(self.dir / "results.json", results)
+        return results
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:

@@ -17,6 +17,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+from harness.run_record import TaskRecord
+
 from .runs import Run, newest_per_cell
 from .spec import Column, Row, Source, TableSpec
 
@@ -145,8 +147,8 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def _ci(result: Mapping[str, Any], metric: str) -> tuple[float, float] | None:
-    pair = (result.get("ci95") or {}).get(metric)
+def _ci(result: TaskRecord, metric: str) -> tuple[float, float] | None:
+    pair = result.ci95.get(metric)
     if isinstance(pair, (list, tuple)) and len(pair) == 2:
         lo, hi = _number(pair[0]), _number(pair[1])
         if lo is not None and hi is not None:
@@ -154,21 +156,20 @@ def _ci(result: Mapping[str, Any], metric: str) -> tuple[float, float] | None:
     return None
 
 
-def _caveats(source: Source, run: Run, result: Mapping[str, Any]) -> tuple[str, ...]:
+def _caveats(source: Source, run: Run, result: TaskRecord) -> tuple[str, ...]:
     """What changes the meaning of a number against the paper's."""
     found = []
-    split = result.get("split")
+    split = result.split
     if source.split and split and split != source.split:
         found.append(f"run on split {split}, the published numbers use split {source.split}")
-    limit = run.results.get("limit")
+    limit = run.record.limit
     if limit is not None:
         found.append(f"run with --limit {limit}: a subset of the benchmark")
-    counts = result.get("counts") or {}
-    errors = counts.get("n_error") or 0
+    errors = result.n_error
     if errors:
         found.append(f"{errors} samples failed and are excluded from the metric")
-    n, invalid = counts.get("n") or 0, counts.get("n_invalid") or 0
-    from_records = not (result.get("details") or {}).get("lmms_task")  # lmms-eval's own aggregates are not
+    n, invalid = result.n, result.n_invalid
+    from_records = not result.details.get("lmms_task")  # lmms-eval's own aggregates are not
     if from_records and n and invalid == n - errors and invalid:
         found.append(f"every judged reply ({invalid}) was invalid: no verdict could be read, so the number measures "
                      f"the parser, not the judge")
@@ -179,7 +180,7 @@ class _Index:
     """Our results by (model, task): the newest run of each protocol."""
 
     def __init__(self, runs: Sequence[Run]):
-        self.by_model_task: dict[tuple[str, str], list[tuple[str, Run, Mapping[str, Any]]]] = {}
+        self.by_model_task: dict[tuple[str, str], list[tuple[str, Run, TaskRecord]]] = {}
         for (model, task, protocol), (run, result) in sorted(newest_per_cell(runs).items()):
             self.by_model_task.setdefault((model, task), []).append((protocol, run, result))
         self.models = sorted({model for model, _ in self.by_model_task})
@@ -195,7 +196,7 @@ class _Index:
                 if (source.protocol is not None and protocol != source.protocol) or key in seen:
                     continue
                 seen.add(key)
-                metrics = result.get("metrics") or {}
+                metrics = result.metrics
                 if source.metric not in metrics:
                     continue
                 value = _number(metrics[source.metric])

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 
 from harness.errors import UsageError
 from harness.records import Judgment
-from harness.runner import SCHEMA_VERSION
+from harness.run_record import RunRecord, RunRecordError, TaskRecord
 from harness.store import read_samples
 
 
@@ -25,19 +25,22 @@ class RunError(UsageError):
 
 @dataclass(frozen=True)
 class Run:
+    """A finished run: its directory, its typed record, and results.json as read (`results`)."""
+
     dir: Path
+    record: RunRecord
     results: Mapping[str, Any]
 
     @property
     def model(self) -> str:
         """The judge's label: its model id (hf, openai, pickscore), replay/scores name, or adapter name."""
-        model = self.results.get("model") or {}
-        return str(model.get("model") or model.get("adapter") or "unknown")
+        return self.record.model_label
 
     def model_for(self, task: str) -> str:
         """The model a task's numbers are about. Usually the judge; for image-generation scoring runs, where
         a scorer measures a generator's images, the generator recorded in `dataset.generation`."""
-        generation = ((self.tasks.get(task) or {}).get("dataset") or {}).get("generation")
+        entry = self.tasks.get(task)
+        generation = entry.dataset.get("generation") if entry is not None else None
         if isinstance(generation, Mapping):
             label = (generation.get("identity") or {}).get("model") or generation.get("policy")
             if label:
@@ -45,12 +48,16 @@ class Run:
         return self.model
 
     @property
-    def created(self) -> str:
-        return str(self.results.get("created") or "")
+    def run_id(self) -> str:
+        return self.record.run_id or self.dir.name
 
     @property
-    def tasks(self) -> Mapping[str, Mapping[str, Any]]:
-        return self.results.get("tasks") or {}
+    def created(self) -> str:
+        return self.record.created
+
+    @property
+    def tasks(self) -> Mapping[str, TaskRecord]:
+        return self.record.tasks
 
     def samples(self, task: str) -> list[Judgment]:
         path = self.dir / f"{task}.samples.jsonl"
@@ -72,13 +79,11 @@ def load_run(directory: Path) -> Run:
         results = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise RunError(f"{path}: not readable as JSON ({exc})") from None
-    version = results.get("schema_version")
-    if not isinstance(version, int):
-        raise RunError(f"{path}: no schema_version; not a harness results file")
-    if version > SCHEMA_VERSION:
-        raise RunError(f"{path}: schema version {version} is newer than this harness reads ({SCHEMA_VERSION}); "
-                       f"upgrade unified-reward-harness")
-    return Run(directory, results)
+    try:
+        record = RunRecord.from_json(results, str(path))
+    except RunRecordError as exc:
+        raise RunError(str(exc)) from None
+    return Run(directory, record, results)
 
 
 def discover(paths: Iterable[Path]) -> tuple[list[Run], list[str]]:
@@ -105,13 +110,13 @@ def discover(paths: Iterable[Path]) -> tuple[list[Run], list[str]]:
     return runs, problems
 
 
-def newest_per_cell(runs: Iterable[Run]) -> dict[tuple[str, str, str], tuple[Run, Mapping[str, Any]]]:
-    """(model, task, protocol) -> (the newest run that has it, that task's results); the model is
+def newest_per_cell(runs: Iterable[Run]) -> dict[tuple[str, str, str], tuple[Run, TaskRecord]]:
+    """(model, task, protocol) -> (the newest run that has it, that task's record); the model is
     `Run.model_for(task)`."""
-    best: dict[tuple[str, str, str], tuple[Run, Mapping[str, Any]]] = {}
+    best: dict[tuple[str, str, str], tuple[Run, TaskRecord]] = {}
     for run in runs:
         for task, result in run.tasks.items():
-            key = (run.model_for(task), task, str(result.get("protocol")))
+            key = (run.model_for(task), task, result.protocol)
             if key not in best or (run.created, str(run.dir)) > (best[key][0].created, str(best[key][0].dir)):
                 best[key] = (run, result)
     return best

@@ -235,6 +235,9 @@ def test_wandb_offline_run_holds_history_summary_config_and_the_samples_table(fi
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
 
     (where,) = log_run(finished_run, ["wandb"], project="ur-evals", log_dir=tmp_path / "logs")
+    import wandb
+
+    wandb.teardown()  # the service process writes the transaction log; stopping it flushes the file for reading
     run_folder = Path(where)
     assert run_folder.parent == tmp_path / "logs" / "wandb" and run_folder.name.startswith("offline-run-")
     (log,) = run_folder.glob("run-*.wandb")

@@ -337,8 +337,10 @@ def test_a_cell_from_a_judge_whose_replies_were_all_invalid_carries_a_caveat():
 
     from reports.build import _caveats
 
-    source, run = SimpleNamespace(split=None), SimpleNamespace(results={"limit": None})
-    all_invalid = {"counts": {"n": 20, "n_invalid": 20, "n_error": 0}}
+    from harness.run_record import TaskRecord
+
+    source, run = SimpleNamespace(split=None), SimpleNamespace(record=SimpleNamespace(limit=None))
+    all_invalid = TaskRecord("strict", {}, {}, {"n": 20, "n_invalid": 20, "n_error": 0})
     assert any("every judged reply (20) was invalid" in c for c in _caveats(source, run, all_invalid))
-    some_invalid = {"counts": {"n": 20, "n_invalid": 3, "n_error": 0}}
+    some_invalid = TaskRecord("strict", {}, {}, {"n": 20, "n_invalid": 3, "n_error": 0})
     assert not any("invalid" in c for c in _caveats(source, run, some_invalid))

@@ -39,11 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from harness import __version__, provenance
 from harness.adapters import redact
 from harness.metrics import bootstrap_ci
 from harness.records import Judgment, canonical_json, sha256_text
-from harness.runner import SCHEMA_VERSION
+from harness.run_record import SCHEMA_VERSION, RunRecord, TaskRecord
 from harness.store import RunStore, SampleLog
 
 from .names import Converted, mapping_for, our_task_names
@@ -225,7 +224,7 @@ def _dataset(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def task_entry(task: str, output: LmmsOutput, records: Sequence[Judgment], env: Mapping[str, str],
-               seed: int = 0, rename: bool = True) -> dict[str, Any]:
+               seed: int = 0, rename: bool = True) -> TaskRecord:
     """Our results.json entry for one lmms-eval task. A task a paper column reads gets our metric names
     (`apply_mapping`) unless `rename` is false (another task of the run claims the same name of ours)."""
     results = output.results
@@ -259,7 +258,7 @@ def task_entry(task: str, output: LmmsOutput, records: Sequence[Judgment], env: 
     judge = judge_for(task, config, env)
     if judge is not None:
         entry["judge"] = judge
-    return entry
+    return TaskRecord.from_json(entry, f"lmms-eval task {task!r}")
 
 
 def apply_mapping(entry: dict[str, Any], converted: Converted, sources: Sequence[str]) -> None:
@@ -336,28 +335,13 @@ def convert(output: LmmsOutput, run_output: Path, *, model: str, model_args: Map
         finally:
             log.close()
         entries[names[task]] = task_entry(task, output, records, env, seed, rename=task not in kept)
-    results = {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": store.run_id,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "started": started,
-        "model": model_info(model, model_args),
-        "seed": seed,
-        "limit": limit,
-        "config_hash": config_hash,
-        "tasks": entries,
-        "lmms": {"version": lmms_version, "git_hash": output.results.get("git_hash"),
-                 "date": output.results.get("date"), "results_file": results_label or str(output.path),
-                 "command": [str(c) for c in command], "judge_env": redact(env),
-                 "task_names": {t: n for t, n in names.items() if t != n}, "unmapped": kept,
-                 "task_versions": output.results.get("versions") or {},
-                 "n_samples": output.results.get("n-samples") or {},
-                 "groups": output.results.get("groups") or {},
-                 "config": output.results.get("config") or {}},
-        "harness": {"version": __version__, "git": provenance.git_state()},
-        "packages": provenance.package_versions(),
-        "host": provenance.host(),
-    }
-    store.write_results(results)
+    lmms = {"version": lmms_version, "git_hash": output.results.get("git_hash"), "date": output.results.get("date"),
+            "results_file": results_label or str(output.path), "command": [str(c) for c in command],
+            "judge_env": redact(env), "task_names": {t: n for t, n in names.items() if t != n}, "unmapped": kept,
+            "task_versions": output.results.get("versions") or {}, "n_samples": output.results.get("n-samples") or {},
+            "groups": output.results.get("groups") or {}, "config": output.results.get("config") or {}}
+    record = RunRecord.new(run_id=store.run_id, started=started, model=model_info(model, model_args), seed=seed,
+                           limit=limit, config_hash=config_hash, tasks=entries, lmms=lmms)
+    store.write_results(record)
     return store.dir
 

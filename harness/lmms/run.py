@@ -28,8 +28,6 @@ from typing import Any, Mapping, Sequence
 from harness.adapters import parse_model_args, redact
 from harness.errors import HarnessError, UsageError
 
-from .include_path import include_dir
-from .results import JUDGE_ENV, LmmsOutputError, convert, find_results, read_output
 
 #: Names this project's protocols use for lmms-eval tasks that 0.7.3 registers under a split-specific name.
 TASK_ALIASES = {"longvideobench": "longvideobench_val_v", "mlvu": "mlvu_dev"}
@@ -104,6 +102,8 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 def judge_environment(judge_env: Mapping[str, str] | None) -> dict[str, str]:
     """The judge settings the child sees: ours from `judge_env`, else what this process's environment holds."""
+    from .results import JUDGE_ENV
+
     env = {k: os.environ[k] for k in JUDGE_ENV if os.environ.get(k)}
     env.update({k: str(v) for k, v in (judge_env or {}).items()})
     return env
@@ -120,6 +120,11 @@ def run_lmms_eval(tasks: Sequence[str], model: str, model_args: Mapping[str, Any
     (secrets redacted). `include_path` defaults to our plugin tasks when a `ur_*` task is asked for.
     Raises LmmsEvalFailed, with the tail of lmms-eval's log, when no results file appears.
     """
+    # The bridge and the results converter import the runner and the tasks: only when lmms-eval is run, so the
+    # CLI's argument parser (which mounts add_arguments) stays light.
+    from .include_path import include_dir
+    from .results import LmmsOutputError, convert, find_results, read_output
+
     python = resolve_python(lmms_python)
     tasks = resolve_tasks(tasks)
     model_args = dict(model_args or {})
@@ -197,9 +202,9 @@ def main(args: argparse.Namespace) -> int:
     outcome = run_lmms_eval(args.tasks.split(","), args.model, parse_model_args(args.model_args),
                             lmms_python=args.lmms_python, output=args.output, judge_env=judge_env, limit=args.limit,
                             include_path=args.include_path, batch_size=args.batch_size, timeout=args.timeout)
-    from harness.cli import format_summary
+    from harness.summary import format_summary
     from reports.runs import load_run
 
-    print(format_summary(dict(load_run(outcome.run_dir).results)))
+    print(format_summary(load_run(outcome.run_dir).record))
     print(outcome.run_dir)
     return 0
