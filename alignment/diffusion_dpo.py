@@ -5,7 +5,7 @@ One recipe, read top to bottom: `DiffusionDPORecipe.setup` (load the diffusers c
 optimizer), `.train` (the loop), `.save_checkpoint` / `.load_checkpoint` (exact resume), `.save_final` (a
 diffusers-format UNet or LoRA adapter) and `.cleanup`.
 
-The objective (Wallace et al.; the paper's equation with T·ω(λ_t) = β_g; `alignment.losses.diffusion_dpo_loss`):
+The objective (Wallace et al.; the paper's equation with T·ω(λ_t) = β_g; its maths in `alignment.diffusion`):
 
     x_t^* = √ᾱ_t · x_0^* + √(1 − ᾱ_t) · ε          one ε and one t per pair, shared by winner w and loser l
     mse_θ^* = mean over all non-batch dims of (ε_θ(x_t^*, t, c) − ε)²,   mse_ref^* likewise with the reference
@@ -39,46 +39,41 @@ Several GPUs or nodes: `accelerate launch --config_file configs/accelerate/zero3
 process takes its own `train_batch_size` pairs of every global batch and draws its own noise (seed + process
 index). The shipped `fsdp.yaml` wraps Qwen/SigLIP layers and does not fit a UNet (docs/diffusion_dpo.md).
 
-Resuming: `resume: auto` restarts from the newest complete `checkpoint-*` in `output_dir` with the weights,
-optimizer, LR scheduler, step and noise-generator state it saved; the data order is a function of (seed,
-epoch), so the resumed run sees the same batches, noise and timesteps as an uninterrupted one.
+Resuming (`reward.training.common.resume_point`, the rule every recipe shares): `resume: auto` restarts from the
+newest complete `checkpoint-*` in `output_dir` with the weights, optimizer, LR scheduler, step and
+noise-generator state it saved; the data order is a function of (seed, epoch), so the resumed run sees the same
+batches, noise and timesteps as an uninterrupted one. The pairs are read by `alignment.diffusion_pairs`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import io
 import json
 import logging
-import math
 import shutil
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import yaml
-from PIL import Image
 
+from harness.config import load_yaml_config, typed_config
 from harness.errors import UsageError
-from harness.config import read_yaml_mapping
-from harness.jsonl import read_jsonl
+from reward.training.common import DTYPES, PRECISION_DTYPES, STATE_FILE, checkpoints, resume_point, torch_dtype
+
+from .diffusion import (TIMESTEP_RULES, Conditioning, diffusion_dpo_loss, merge_lora_state, noisy_pair_batch,
+                        rescale_zero_terminal_snr)
+from .diffusion_models import (add_lora, adapter_disabled, dtype_kwarg, encode_latents, encode_prompts,
+                               reference_mode)
+from .diffusion_pairs import image_pixels, read_pairs, video_pixels
 
 logger = logging.getLogger(__name__)
 
 MODEL_TYPES = ("sd", "sdxl", "video")
-TIMESTEP_RULES = ("uniform", "turbo", "grid")
-TURBO_TIMESTEPS = (249, 499, 749, 999)
-MIXED_PRECISION = ("no", "fp16", "bf16")
-REFERENCE_DTYPES = ("float32", "float16", "bfloat16")
 OPTIMIZERS = ("adamw", "adafactor")
 LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".mov", ".avi", ".gif")
-STATE_FILE = "trainer_state.json"
 
 
 @dataclass
@@ -144,47 +139,15 @@ class DiffusionDPOConfig:
 
 def load_config(path: Path | str, overrides: dict[str, Any] | None = None) -> DiffusionDPOConfig:
     """Read and validate a YAML config; `overrides` (CLI key=value) win over the file."""
-    path = Path(path)
-    raw = read_yaml_mapping(path)
-    raw.update(overrides or {})
-    return config_from_dict(raw, where=str(path))
-
-
-def config_from_dict(raw: dict[str, Any], where: str = "config") -> DiffusionDPOConfig:
-    fields = {f.name for f in dataclasses.fields(DiffusionDPOConfig)}
-    unknown = sorted(set(raw) - fields)
-    if unknown:
-        raise UsageError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(fields))}")
-    hints = typing.get_type_hints(DiffusionDPOConfig)
-    values = {key: _typed(where, key, value, hints[key]) for key, value in raw.items()}
-    config = DiffusionDPOConfig(**values)
-    _validate(config, where)
+    config = load_yaml_config(Path(path), DiffusionDPOConfig, overrides)
+    _validate(config, str(path))
     return config
 
 
-def _typed(where: str, key: str, value: Any, hint: Any) -> Any:
-    origin = typing.get_origin(hint)
-    options = typing.get_args(hint) if origin in (typing.Union, types.UnionType) else (hint,)
-    if value is None and type(None) in options:
-        return None
-    for option in options:
-        base = typing.get_origin(option) or option
-        if base is list and isinstance(value, (list, str)):
-            items = [value] if isinstance(value, str) else value
-            inner = (typing.get_args(option) or (Any,))[0]
-            if inner is int and all(isinstance(v, int) and not isinstance(v, bool) for v in items):
-                return list(items)
-            if inner is str and all(isinstance(v, (str, int, float)) for v in items):
-                return [str(v) for v in items]
-        if base is bool and isinstance(value, bool):
-            return value
-        if base is int and isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if base is str and isinstance(value, str):
-            return value
-    raise UsageError(f"{where}: key {key!r} must be {hint}, got {value!r}")
+def config_from_dict(raw: dict[str, Any], where: str = "config") -> DiffusionDPOConfig:
+    config = typed_config(raw, DiffusionDPOConfig, where)
+    _validate(config, where)
+    return config
 
 
 def _validate(c: DiffusionDPOConfig, where: str) -> None:
@@ -195,9 +158,9 @@ def _validate(c: DiffusionDPOConfig, where: str) -> None:
     need(bool(c.pretrained_model), "`pretrained_model` is empty")
     need(bool(c.data), "`data` lists no preference dataset directory")
     for key, value, valid in (("model_type", c.model_type, MODEL_TYPES), ("timestep_rule", c.timestep_rule,
-                              TIMESTEP_RULES), ("mixed_precision", c.mixed_precision, MIXED_PRECISION),
+                              TIMESTEP_RULES), ("mixed_precision", c.mixed_precision, tuple(PRECISION_DTYPES)),
                               ("optimizer", c.optimizer, OPTIMIZERS), ("lr_scheduler", c.lr_scheduler, LR_SCHEDULERS),
-                              ("reference_dtype", c.reference_dtype, REFERENCE_DTYPES)):
+                              ("reference_dtype", c.reference_dtype, DTYPES)):
         need(value in valid, f"{key} {value!r}; valid: {', '.join(valid)}")
     need(c.beta > 0, "beta must be > 0")
     need(c.grid_steps >= 1, "grid_steps must be >= 1")
@@ -218,259 +181,6 @@ def _validate(c: DiffusionDPOConfig, where: str) -> None:
     need(c.seed >= 0, "seed must be >= 0")
 
 
-# ---- data ---------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Pair:
-    """One preference pair: `chosen` is preferred to `rejected` for `prompt`."""
-
-    id: str
-    prompt: str
-    chosen: Path
-    rejected: Path
-    where: str  # "<dir>/pairs.jsonl line N (id 'x')", for error messages
-
-
-def read_pairs(directory: Path | str, kind: str) -> list[Pair]:
-    """Rows `{"id", "prompt", "chosen", "rejected"}` of `<directory>/pairs.jsonl`, media paths relative to the
-    directory. `kind` ("image" or "video") is what the model trains on; a row of the other kind is refused."""
-    directory = Path(directory)
-    path = directory / "pairs.jsonl"
-    if not path.is_file():
-        raise UsageError(f"{directory}: no pairs.jsonl (write it with preference construction)")
-    suffixes = IMAGE_SUFFIXES if kind == "image" else VIDEO_SUFFIXES
-    pairs = []
-    for lineno, row in read_jsonl(path):
-        where = f"{path} line {lineno} (id {row.get('id')!r})"
-        if not isinstance(row.get("prompt"), str):
-            raise UsageError(f"{where}: field 'prompt' is missing or not a string")
-        media = {}
-        for name in ("chosen", "rejected"):
-            value = row.get(name)
-            if not isinstance(value, str) or not value:
-                raise UsageError(f"{where}: field {name!r} is missing or not a media path")
-            file = directory / value
-            if file.suffix.lower() not in suffixes:
-                raise UsageError(f"{where}: field {name!r} ({value}) is not a{'n' if kind == 'image' else ''} "
-                                 f"{kind} file ({', '.join(suffixes)}), but the model trains on {kind}s")
-            if not file.is_file():
-                raise UsageError(f"{where}: field {name!r}: file {file} not found")
-            media[name] = file
-        pairs.append(Pair(str(row.get("id", f"line{lineno}")), row["prompt"], media["chosen"],
-                          media["rejected"], where))
-    return pairs
-
-
-def image_pixels(path: Path, resolution: int, flip: bool) -> np.ndarray:
-    """(3, r, r) float32 in [−1, 1]: RGB, shorter side resized to r (bilinear), centre crop, optional flip;
-    x = 2·(v / 255) − 1 (the released code's ToTensor + Normalize(0.5, 0.5))."""
-    with Image.open(path) as img:
-        rgb = img.convert("RGB")
-    w, h = rgb.size
-    scale = resolution / min(w, h)
-    size = (max(resolution, round(w * scale)), max(resolution, round(h * scale)))
-    rgb = rgb.resize(size, Image.Resampling.BILINEAR)
-    left, top = int(round((size[0] - resolution) / 2.0)), int(round((size[1] - resolution) / 2.0))
-    rgb = rgb.crop((left, top, left + resolution, top + resolution))
-    if flip:
-        rgb = rgb.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    return _to_unit_range(np.asarray(rgb))
-
-
-def video_pixels(path: Path, label: str, frames: int, size: tuple[int, int], flip: bool) -> np.ndarray:
-    """(F, 3, H, W) float32 in [−1, 1]: F frames evenly spaced over the video (`harness.media`, "linspace"),
-    each resized to size = (W, H); the whole clip flipped when `flip`."""
-    from harness.errors import MediaError
-    from harness.media import load_media
-    from harness.records import MediaRef
-
-    try:
-        loaded = load_media(MediaRef("video", label, path=path, frames=frames, sampling="linspace", resize=size))
-    except MediaError as exc:
-        raise UsageError(str(exc)) from None
-    clip = []
-    for frame in loaded.frames:
-        with Image.open(io.BytesIO(frame.data)) as img:
-            rgb = img.convert("RGB")
-        clip.append(_to_unit_range(np.asarray(rgb.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flip else rgb)))
-    return np.stack(clip)
-
-
-def _to_unit_range(hwc: np.ndarray) -> np.ndarray:
-    return (hwc.astype(np.float32).transpose(2, 0, 1) / 127.5) - 1.0
-
-
-# ---- noise, timesteps and conditioning -----------------------------------------------------------------
-
-def timestep_choices(rule: str, num_train_timesteps: int, grid_steps: int = 50) -> list[int] | None:
-    """The timesteps a rule may draw (None: all of 0..T−1)."""
-    if rule == "uniform":
-        return None
-    if rule == "turbo":
-        return list(TURBO_TIMESTEPS)
-    if rule == "grid":
-        ratio = num_train_timesteps // grid_steps
-        return [k * ratio - 1 for k in range(1, grid_steps + 1)]
-    raise ValueError(f"unknown timestep rule {rule!r}")
-
-
-def sample_timesteps(n: int, rule: str, num_train_timesteps: int, generator, grid_steps: int = 50):
-    """n timesteps drawn by `rule` (see the module docstring) from `generator` (a CPU torch.Generator)."""
-    import torch
-
-    choices = timestep_choices(rule, num_train_timesteps, grid_steps)
-    if choices is None:
-        return torch.randint(0, num_train_timesteps, (n,), generator=generator)
-    index = torch.randint(0, len(choices), (n,), generator=generator)
-    return torch.tensor(choices, dtype=torch.long)[index]
-
-
-@dataclass
-class NoisyPairBatch:
-    """Rows [0, B) winners, [B, 2B) their losers; row i and row i + B share `noise` and `timesteps`."""
-
-    noisy: Any  # x_t, (2B, C, ...)
-    noise: Any  # ε, the regression target
-    timesteps: Any  # (2B,)
-
-
-def noisy_pair_batch(latents_w, latents_l, scheduler, rule: str, generator, grid_steps: int = 50) -> NoisyPairBatch:
-    """Stack winners on losers and noise them with one ε and one t per pair:
-    x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε (`scheduler.add_noise`). ε and t come from the CPU `generator` and are then
-    moved to the latents' device, so a run is reproducible on any device."""
-    import torch
-
-    if latents_w.shape != latents_l.shape:
-        raise ValueError(f"winner and loser latents differ in shape: {tuple(latents_w.shape)} vs "
-                         f"{tuple(latents_l.shape)}")
-    b = latents_w.shape[0]
-    latents = torch.cat([latents_w, latents_l])
-    noise = torch.randn(tuple(latents_w.shape), generator=generator, dtype=torch.float32)
-    noise = noise.to(latents.device, latents.dtype).repeat(2, *[1] * (latents.dim() - 1))
-    t = sample_timesteps(b, rule, scheduler.config.num_train_timesteps, generator, grid_steps)
-    timesteps = t.to(latents.device).repeat(2)
-    return NoisyPairBatch(scheduler.add_noise(latents, noise, timesteps), noise, timesteps)
-
-
-def rescale_zero_terminal_snr(scheduler) -> None:
-    """Shift and scale √ᾱ_t so that √ᾱ_{T−1} = 0 and √ᾱ_0 is kept (Lin et al. 2023, Alg. 1):
-    √ᾱ'_t = (√ᾱ_t − √ᾱ_{T−1}) · √ᾱ_0 / (√ᾱ_0 − √ᾱ_{T−1}). The released code applies this to every turbo model
-    ("Turbo needs zero terminal SNR to truly learn from noise")."""
-    import torch
-
-    root = (1.0 - scheduler.betas).cumprod(0).sqrt()
-    first, last = root[0].clone(), root[-1].clone()
-    root = (root - last) * first / (first - last)
-    scheduler.alphas_cumprod = root.pow(2).to(torch.float32)
-
-
-def guidance_embedding(w, dim: int):
-    """The guidance-scale embedding of guidance-distilled UNets (LCM, T2V-Turbo `get_w_embedding`):
-    s = 1000·w, f_k = exp(−k · ln 10⁴ / (d/2 − 1)), e = [sin(s·f), cos(s·f)] (zero-padded to odd d)."""
-    import torch
-
-    w = w.float() * 1000.0
-    half = dim // 2
-    freqs = torch.exp(torch.arange(half, dtype=torch.float32) * -(math.log(10000.0) / (half - 1)))
-    args = w[:, None] * freqs[None, :]
-    emb = torch.cat([torch.sin(args), torch.cos(args)], dim=1)
-    return torch.nn.functional.pad(emb, (0, 1)) if dim % 2 else emb
-
-
-def sdxl_time_ids(resolution: int, n: int, dtype, device):
-    """SDXL micro-conditioning (original size, crop top-left, target size) = (r, r, 0, 0, r, r) for all rows,
-    as the released train.py (the images were resized and centre-cropped to r)."""
-    import torch
-
-    row = torch.tensor([resolution, resolution, 0, 0, resolution, resolution], dtype=dtype, device=device)
-    return row[None, :].repeat(n, 1)
-
-
-@dataclass
-class Conditioning:
-    """What the UNet sees besides x_t and t, for 2B rows (winners then losers)."""
-
-    encoder_hidden_states: Any
-    added_cond_kwargs: dict[str, Any] | None = None
-    timestep_cond: Any = None
-
-    def unet_kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"encoder_hidden_states": self.encoder_hidden_states}
-        if self.added_cond_kwargs is not None:
-            kwargs["added_cond_kwargs"] = self.added_cond_kwargs
-        if self.timestep_cond is not None:
-            kwargs["timestep_cond"] = self.timestep_cond
-        return kwargs
-
-
-def dtype_kwarg(dtype) -> dict[str, Any]:
-    """The dtype argument of diffusers' `from_pretrained`: `dtype=` where diffusers has it (it deprecates
-    `torch_dtype=`), else `torch_dtype=`."""
-    from diffusers.utils import deprecation_utils
-
-    return {"dtype": dtype} if hasattr(deprecation_utils, "_resolve_dtype") else {"torch_dtype": dtype}
-
-
-def reference_mode(unet):
-    """Train mode with every dropout off. diffusers' ResnetBlock2D lays its input out differently in train mode
-    (`contiguous()` before the shortcut conv), which changes the last bits of the prediction; at β = 5000 an eval-
-    mode reference would move the step-0 loss off ln 2 (by ~0.04 in bf16 on the tiny SDXL-style UNet). In the
-    policy's mode the frozen reference computes exactly what the policy computes at step 0."""
-    import torch
-
-    unet.train()
-    for module in unet.modules():
-        if isinstance(module, torch.nn.Dropout):
-            module.eval()
-    return unet
-
-
-def add_lora(unet, lora_config) -> None:
-    """Insert LoRA layers (peft) into the UNet: diffusers' `add_adapter` where the class has it
-    (UNet2DConditionModel), peft's `inject_adapter_in_model` otherwise (UNet3DConditionModel)."""
-    if hasattr(unet, "add_adapter"):
-        unet.add_adapter(lora_config)
-    else:
-        from peft import inject_adapter_in_model
-
-        inject_adapter_in_model(lora_config, unet)
-
-
-@contextlib.contextmanager
-def adapter_disabled(unet) -> Iterator[None]:
-    """The UNet without its LoRA adapter (the reference policy) inside the block: every peft tuner layer is
-    switched off and back on."""
-    from peft.tuners.tuners_utils import BaseTunerLayer
-
-    layers = [m for m in unet.modules() if isinstance(m, BaseTunerLayer)]
-    for layer in layers:
-        layer.enable_adapters(False)
-    try:
-        yield
-    finally:
-        for layer in layers:
-            layer.enable_adapters(True)
-
-
-def merge_lora_state(state: dict[str, Any], scaling: float) -> dict[str, Any]:
-    """The plain model's state dict from a LoRA'd one: W' = W + s · B·A for every adapted Linear (s = α / r),
-    "<name>.base_layer.<p>" renamed to "<name>.<p>", the adapter tensors dropped."""
-    merged: dict[str, Any] = {}
-    for key, value in state.items():
-        if ".lora_" in key:
-            continue
-        merged[key.replace(".base_layer.", ".")] = value
-    for key in state:
-        if ".lora_A." in key and key.endswith(".weight"):
-            name = key.split(".lora_A.")[0]
-            a, b = state[key].float(), state[key.replace(".lora_A.", ".lora_B.")].float()
-            base = merged[f"{name}.weight"]
-            if base.dim() != 2:
-                raise ValueError(f"{name}: only LoRA on Linear layers can be merged here, got {tuple(base.shape)}")
-            merged[f"{name}.weight"] = (base.float() + scaling * (b @ a)).to(base.dtype)
-    return merged
-
-
 # ---- the recipe ---------------------------------------------------------------------------------------
 
 class DiffusionDPORecipe:
@@ -488,10 +198,10 @@ class DiffusionDPORecipe:
         from accelerate import Accelerator
 
         c = self.config
+        checkpoint = resume_point(c.resume, self.output_dir)  # a wrong `resume` fails before anything loads
         self.accelerator = Accelerator(gradient_accumulation_steps=c.gradient_accumulation_steps,
                                        mixed_precision=c.mixed_precision, cpu=c.use_cpu)
-        self.weight_dtype = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[
-            self.accelerator.mixed_precision]
+        self.weight_dtype = torch_dtype(PRECISION_DTYPES[self.accelerator.mixed_precision])
         self.device = self.accelerator.device
         self.kind = "video" if c.model_type == "video" else "image"
         self.pairs = [pair for directory in c.data for pair in read_pairs(directory, self.kind)]
@@ -512,7 +222,6 @@ class DiffusionDPORecipe:
         self.unet, self.optimizer = self.accelerator.prepare(self.unet, self.optimizer)
         self.accelerator.register_for_checkpointing(self.lr_scheduler)
         self.generator = torch.Generator().manual_seed(c.seed + self.rank)  # ε, t and VAE posterior samples
-        checkpoint = self._checkpoint_to_resume()
         if checkpoint is not None:
             self.load_checkpoint(checkpoint)
         if self.accelerator.is_main_process:
@@ -528,7 +237,6 @@ class DiffusionDPORecipe:
 
     def _load_models(self) -> None:
         import diffusers
-        import torch
         from transformers import AutoTokenizer, CLIPTextModel, CLIPTextModelWithProjection
 
         c = self.config
@@ -571,7 +279,7 @@ class DiffusionDPORecipe:
         if c.use_lora:
             self._add_lora()
         else:
-            ref_dtype = getattr(torch, c.reference_dtype)
+            ref_dtype = torch_dtype(c.reference_dtype)
             self.ref_unet = unet_cls.from_pretrained(c.pretrained_model, subfolder="unet", variant=c.variant,
                                                      **src, **dtype_kwarg(ref_dtype))
             reference_mode(self.ref_unet.requires_grad_(False)).to(self.device)
@@ -653,61 +361,22 @@ class DiffusionDPORecipe:
 
     # -- encoders -------------------------------------------------------------------------------------
     def encode_latents(self, pixels):
-        """Images (B, 3, H, W) → (B, C, h, w); clips (B, F, 3, H, W) → (B, C, F, h, w), the frames encoded one by
-        one by the 2-D VAE. z = (sample of the posterior − shift) · scaling_factor."""
-        import torch
-
-        video = pixels.dim() == 5
-        flat = pixels.flatten(0, 1) if video else pixels
-        cfg = self.vae.config
-        chunks = []
-        with torch.no_grad():
-            for chunk in flat.split(self.config.vae_batch_size):
-                posterior = self.vae.encode(chunk.to(self.device, self.weight_dtype)).latent_dist
-                chunks.append(posterior.sample(generator=self.generator))
-        latents = torch.cat(chunks)
-        if getattr(cfg, "shift_factor", None) is not None:
-            latents = latents - cfg.shift_factor
-        latents = latents * cfg.scaling_factor
-        if video:
-            b, f = pixels.shape[:2]
-            latents = latents.reshape(b, f, *latents.shape[1:]).permute(0, 2, 1, 3, 4)
-        return latents
+        """Winner or loser pixels → latents (`alignment.diffusion_models.encode_latents`)."""
+        return encode_latents(self.vae, pixels, self.config.vae_batch_size, self.generator, self.device,
+                              self.weight_dtype)
 
     def encode_prompts(self, prompts: list[str]) -> Conditioning:
-        """Conditioning of B prompts, repeated for the 2B rows (winners then losers)."""
-        import torch
-
-        hidden, pooled = [], None
-        with torch.no_grad():
-            for tokenizer, encoder in zip(self.tokenizers, self.text_encoders):
-                ids = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length,
-                                truncation=True, return_tensors="pt").input_ids.to(self.device)
-                if self.config.model_type == "sdxl":
-                    out = encoder(ids, output_hidden_states=True)
-                    hidden.append(out.hidden_states[-2])
-                    pooled = out[0]  # the last encoder's pooled projection (text_embeds)
-                else:
-                    hidden.append(encoder(ids)[0])
-        states = torch.cat(hidden, dim=-1).repeat(2, 1, 1)
-        n = states.shape[0]
-        added = None
-        if self.config.model_type == "sdxl":
-            added = {"text_embeds": pooled.repeat(2, 1),
-                     "time_ids": sdxl_time_ids(self.config.resolution, n, states.dtype, self.device)}
-        timestep_cond = None
-        proj_dim = getattr(self.accelerator.unwrap_model(self.unet).config, "time_cond_proj_dim", None)
-        if proj_dim is not None and self.config.guidance_scale is not None:
-            w = torch.full((n,), self.config.guidance_scale)
-            timestep_cond = guidance_embedding(w, proj_dim).to(self.device, states.dtype)
-        return Conditioning(states, added, timestep_cond)
+        """Conditioning of B prompts, repeated for the 2B rows (`alignment.diffusion_models.encode_prompts`)."""
+        c = self.config
+        return encode_prompts(self.tokenizers, self.text_encoders, prompts, sdxl=c.model_type == "sdxl",
+                              resolution=c.resolution, device=self.device, guidance_scale=c.guidance_scale,
+                              time_cond_proj_dim=getattr(self.accelerator.unwrap_model(self.unet).config,
+                                                         "time_cond_proj_dim", None))
 
     # -- one step -------------------------------------------------------------------------------------
     def dpo_step(self, winners, losers, prompts: list[str]):
         """Loss and metrics of one micro-batch (see the module docstring)."""
         import torch
-
-        from alignment.losses import diffusion_dpo_loss
 
         c = self.config
         lat_w, lat_l = self.encode_latents(winners), self.encode_latents(losers)
@@ -796,32 +465,11 @@ class DiffusionDPORecipe:
             metrics.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
         logger.info("resumed from %s at step %d", path, self.global_step)
 
-    def _checkpoints(self) -> list[Path]:
-        found = [p for p in self.output_dir.glob("checkpoint-*") if (p / STATE_FILE).is_file()
-                 and p.name.split("-", 1)[1].isdigit()]
-        return sorted(found, key=lambda p: int(p.name.split("-", 1)[1]))
-
-    def _checkpoint_to_resume(self) -> Path | None:
-        resume = self.config.resume
-        if resume == "never":
-            return None
-        if resume == "auto":
-            found = self._checkpoints()
-            return found[-1] if found else None
-        return self._explicit_checkpoint(resume)
-
-    @staticmethod
-    def _explicit_checkpoint(resume: str) -> Path:
-        path = Path(resume)
-        if not (path / STATE_FILE).is_file():
-            raise UsageError(f"resume: {path} is not a complete checkpoint (no {STATE_FILE})")
-        return path
-
     def _prune_checkpoints(self) -> None:
         limit = self.config.save_total_limit
         if limit is None:
             return
-        for old in self._checkpoints()[:-limit]:
+        for old in checkpoints(self.output_dir)[:-limit]:
             shutil.rmtree(old, ignore_errors=True)
 
     # -- final save -----------------------------------------------------------------------------------

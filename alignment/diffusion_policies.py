@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .diffusion_dpo import dtype_kwarg
+from .diffusion_models import dtype_kwarg
 from .policies import Candidate, MediaStore, Policy, PolicyInput, policy
 
 DTYPES = ("auto", "float16", "bfloat16", "float32")

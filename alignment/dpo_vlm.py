@@ -1,18 +1,25 @@
 """DPO for vision-language models (paper Sec. 3.4.2): `python -m harness dpo-vlm --config CONFIG.yaml`.
 
-TRL's DPOTrainer (loss "sigmoid": -log σ(β·Δ), β inside, see alignment.losses.dpo_loss) on LLaVA-OneVision
-or Qwen-VL, with the preference pairs written by `harness construct` (`dpo.jsonl`: an `images` column and
-conversational prompt / chosen / rejected), batched by `reward.train_inputs` like the judges' inputs: the
-dataset text as plain text, a video's `frames_per_video` evenly spaced frames in front of the question, on
-LLaVA-OneVision one 729-token tile each (`video_input: frames`, the inference scripts' path), on Qwen-VL one
-native video.
+TRL's DPOTrainer, loss "sigmoid", on LLaVA-OneVision or Qwen-VL (Rafailov et al.):
+
+    L = -E[ log σ( β · ( log π(y_w|x)/π_ref(y_w|x) - log π(y_l|x)/π_ref(y_l|x) ) ) ]
+
+with log π(y|x) the sum of the answer tokens' log-probabilities (tests/test_dpo_vlm.py checks TRL's loss on the
+tiny VLM against this formula). β sits inside the log-sigmoid. The paper's equation for understanding DPO writes
+β_u outside it, `-E[β_u log σ(...)]`, a typo: with β outside, β only rescales the gradient and no longer sets how
+far the policy may move from the reference. The released code (TRL, loss "sigmoid") puts β inside.
+
+The preference pairs are written by `harness construct` (`dpo.jsonl`: an `images` column and conversational
+prompt / chosen / rejected), batched by `reward.training.inputs` like the judges' inputs: the dataset text as
+plain text, a video's `frames_per_video` evenly spaced frames in front of the question, on LLaVA-OneVision one
+729-token tile each (`video_input: frames`, the inference scripts' path), on Qwen-VL one native video.
 
 Defaults are the paper's and the released scripts' (`dpo_image_understand_ov7b.sh`,
 `dpo_video_understand_llava_video_7b.sh`): β 0.1, lr 5e-7, 3 epochs, batch 1 with accumulation 16,
 cosine schedule with warm-up ratio 0.3, bf16. The reference model is a frozen copy of the starting
 policy. Several GPUs: `accelerate launch --config_file configs/accelerate/zero3.yaml -m harness dpo-vlm ...`.
-Resuming: `resume: auto` restarts from the newest checkpoint in `output_dir` (weights restored through
-`from_pretrained`; see reward.train.resumable).
+Resuming: `resume: auto` restarts from the newest complete checkpoint in `output_dir` (weights restored through
+`from_pretrained`; see reward.training.common.resumable).
 """
 
 from __future__ import annotations
@@ -22,11 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from harness.config import load_yaml_config, resume_point
-from harness.jsonl import read_jsonl
 from harness.errors import UsageError
-
-DTYPES = ("bfloat16", "float16", "float32")
+from harness.jsonl import read_jsonl
+from reward.training.common import fit, load_vlm_config, resumable, resume_point, trainer_arguments
 
 
 @dataclass
@@ -63,21 +68,12 @@ class DPOConfig:
 
 
 def load_config(path: Path, overrides: dict[str, Any] | None = None) -> DPOConfig:
-    config = load_yaml_config(path, DPOConfig, overrides)
-    if not config.data:
-        raise UsageError(f"{path}: `data` lists no preference dataset directory")
-    if config.dtype not in DTYPES:
-        raise UsageError(f"{path}: dtype {config.dtype!r}; valid: {', '.join(DTYPES)}")
-    if config.video_input not in ("frames", "pooled"):
-        raise UsageError(f"{path}: video_input {config.video_input!r}; valid: frames, pooled")
-    return config
+    return load_vlm_config(path, DPOConfig, overrides, "preference dataset")
 
 
 def preference_rows(config: DPOConfig) -> Iterator[dict[str, Any]]:
-    """`dpo.jsonl` rows as training rows (`reward.train_inputs`): the prompt's single user turn in order
+    """`dpo.jsonl` rows as training rows (`reward.training.inputs`): the prompt's single user turn in order
     (its image slots take the row's `images`), the row's video in front, the two answers' texts."""
-    from reward.train_inputs import parts_of
-
     for directory in map(Path, config.data):
         path = directory / "dpo.jsonl"
         if not path.is_file():
@@ -124,7 +120,7 @@ def _answer(turns: Any, where: str) -> str:
 
 
 def build_dataset(config: DPOConfig):
-    from reward.train_inputs import records_dataset
+    from reward.training.inputs import records_dataset
 
     rows = list(preference_rows(config))
     if not rows:
@@ -132,14 +128,14 @@ def build_dataset(config: DPOConfig):
     return records_dataset(rows, ("chosen", "rejected"))
 
 
-def train(config: DPOConfig) -> Path:
-    import torch
+def build_trainer(config: DPOConfig) -> Any:
+    """The DPOTrainer `train` runs: the policy loaded from `config.model`, its frozen copy as the reference, our
+    preference collator."""
     from trl import DPOConfig as TRLDPOConfig
     from trl import DPOTrainer
 
     from reward.hf_loading import load_vlm
-    from reward.train import resumable
-    from reward.train_inputs import PreferenceCollator, RecordEncoder, install_vision_hook, training_builder
+    from reward.training.inputs import PreferenceCollator, RecordEncoder, install_vision_hook, training_builder
 
     dataset = build_dataset(config)
     loaded = load_vlm(config.model, revision=config.revision, dtype=config.dtype,
@@ -150,24 +146,17 @@ def train(config: DPOConfig) -> Path:
                                                 config.max_length), model.config.model_type)
     install_vision_hook(model, builder)  # before the copy: the reference model carries it too
     reference = copy.deepcopy(model).eval().requires_grad_(False)  # TRL would re-load _name_or_path otherwise
-    dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[config.dtype]
+    args = TRLDPOConfig(**trainer_arguments(config), beta=config.beta, loss_type=["sigmoid"],
+                        dataloader_num_workers=0)
+    return resumable(DPOTrainer)(model=model, ref_model=reference, args=args, train_dataset=dataset,
+                                 processing_class=processor, data_collator=collator)
+
+
+def train(config: DPOConfig) -> Path:
     output = Path(config.output_dir)
-    args = TRLDPOConfig(
-        output_dir=str(output), beta=config.beta, loss_type=["sigmoid"], learning_rate=config.learning_rate,
-        per_device_train_batch_size=config.per_device_train_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps, num_train_epochs=config.num_train_epochs,
-        max_steps=config.max_steps, warmup_steps=config.warmup_ratio, lr_scheduler_type=config.lr_scheduler_type,
-        bf16=dtype == torch.bfloat16 and not config.use_cpu, fp16=dtype == torch.float16 and not config.use_cpu,
-        activation_checkpointing=config.gradient_checkpointing, max_length=None,
-        save_strategy="steps", save_steps=config.save_steps, save_total_limit=config.save_total_limit,
-        logging_steps=config.logging_steps, report_to=config.report_to, seed=config.seed, use_cpu=config.use_cpu,
-        dataloader_num_workers=0, remove_unused_columns=False)
-    trainer = resumable(DPOTrainer)(model=model, ref_model=reference, args=args, train_dataset=dataset,
-                                    processing_class=processor, data_collator=collator)
-    trainer.train(resume_from_checkpoint=resume_point(config.resume, output))
-    trainer.save_model(str(output))
-    processor.save_pretrained(str(output))
-    return output
+    checkpoint = resume_point(config.resume, output)
+    trainer = build_trainer(config)
+    return fit(trainer, trainer.processing_class, output, checkpoint)
 
 
 def main(config_path: Path, overrides: dict[str, Any] | None = None) -> int:

@@ -44,44 +44,43 @@ def check_entry(path: Path, what: str, name: str, value: Any, keys: tuple[str, .
     return value
 
 
-def resume_point(resume: str, output_dir: Path) -> str | None:
-    """The checkpoint a recipe restarts from: "auto" = the newest `checkpoint-*` in `output_dir` (None when
-    there is none), "never" = None, anything else = that checkpoint path."""
-    if resume == "never":
-        return None
-    if resume != "auto":
-        return resume
-    if not Path(output_dir).is_dir():
-        return None
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(str(output_dir))
-
-
 def load_yaml_config(path: Path, cls: type[C], overrides: dict[str, Any] | None = None) -> C:
+    """`cls` (a dataclass) from a YAML file, `overrides` (CLI key=value) winning over the file."""
     path = Path(path)
     raw = read_yaml_mapping(path)
     raw.update(overrides or {})
-    fields = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]  (declaration order)
+    return typed_config(raw, cls, str(path))
+
+
+def typed_config(raw: dict[str, Any], cls: type[C], where: str) -> C:
+    """`cls` from a mapping of its fields, errors prefixed with `where`: every key must be a field and every value
+    of the field's type (an int where a float is declared becomes a float, a lone string where a list of strings
+    is declared a one-item list)."""
+    fields = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]  # in declaration order
     unknown = sorted(set(raw) - set(fields))
     if unknown:
-        raise UsageError(f"{path}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(fields)}")
+        raise UsageError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(fields)}")
     hints = typing.get_type_hints(cls)
-    return cls(**{key: _typed(path, key, value, hints[key]) for key, value in raw.items()})
+    return cls(**{key: _typed(where, key, value, hints[key]) for key, value in raw.items()})
 
 
-def _typed(path: Path, key: str, value: Any, hint: Any) -> Any:
+def _typed(where: str, key: str, value: Any, hint: Any) -> Any:
     options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
     if value is None and type(None) in options:
         return None
     for option in options:
         base = typing.get_origin(option) or option
         if base is list and isinstance(value, (list, str)):
-            return [str(v) for v in (value if isinstance(value, list) else [value])]
+            items = value if isinstance(value, list) else [value]
+            inner = (typing.get_args(option) or (str,))[0]
+            if inner is int and all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+                return list(items)
+            if inner is not int and all(isinstance(v, (str, int, float)) for v in items):
+                return [str(v) for v in items]
         if base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
         if base is int and isinstance(value, int) and not isinstance(value, bool):
             return value
         if base in (bool, str) and isinstance(value, base):
             return value
-    raise UsageError(f"{path}: key {key!r} must be {hint}, got {value!r}")
+    raise UsageError(f"{where}: key {key!r} must be {hint}, got {value!r}")

@@ -1,4 +1,8 @@
-"""What judges and what it is trained on: generative judges (`hf`, `openai`, `replay`, `scripted`) and scalar
-scorers (`pickscore`, `scores`) behind the `harness.adapters.Adapter` interface; checkpoint conversion
-(`convert_llava`); the unified preference dataset (`reward.dataset`) and reward-model fine-tuning
-(`reward.train`); tiny models and a local OpenAI-compatible server for tests and benchmarks."""
+"""What judges, and what it is trained on. Four rooms:
+
+- live judges behind the `harness.adapters.Adapter` interface: generative (`hf`, `openai`, `replay`,
+  `scripted`) and scalar scorers (`pickscore`, `scores`), with checkpoint conversion (`convert_llava`);
+- `reward.training`: reward-model fine-tuning (`sft`) and its unified preference dataset (`dataset`);
+- `reward.testing`: test doubles (a local OpenAI-compatible server with injected faults, tiny models and
+  checkpoints);
+- `scoring_service`: a copy-me HTTP scoring service for the `scores` client."""

@@ -16,9 +16,10 @@ diffusers = pytest.importorskip("diffusers")
 
 from harness.errors import UsageError  # noqa: E402
 
+from alignment import diffusion  # noqa: E402
 from alignment import diffusion_dpo as dd  # noqa: E402
 from alignment.diffusion_policies import DiffusersImagePolicy, DiffusersVideoPolicy, encode_mp4  # noqa: E402
-from alignment.losses import diffusion_dpo_loss  # noqa: E402
+from alignment.diffusion import diffusion_dpo_loss  # noqa: E402
 from alignment.policies import POLICIES, MediaStore, PolicyInput  # noqa: E402
 
 LN2 = math.log(2.0)
@@ -224,12 +225,12 @@ def test_pair_batch_shares_noise_and_timestep(rule):
     scheduler = _ddpm()
     g = torch.Generator().manual_seed(0)
     lat_w, lat_l = torch.randn(3, 4, 2, 8, 8), torch.randn(3, 4, 2, 8, 8)  # 5-D: video latents
-    batch = dd.noisy_pair_batch(lat_w, lat_l, scheduler, rule, g, grid_steps=50)
+    batch = diffusion.noisy_pair_batch(lat_w, lat_l, scheduler, rule, g, grid_steps=50)
     assert torch.equal(batch.noise[:3], batch.noise[3:])
     assert torch.equal(batch.timesteps[:3], batch.timesteps[3:])
     expected = scheduler.add_noise(torch.cat([lat_w, lat_l]), batch.noise, batch.timesteps)
     torch.testing.assert_close(batch.noisy, expected)
-    t = dd.sample_timesteps(4000, rule, 1000, torch.Generator().manual_seed(1), grid_steps=50)
+    t = diffusion.sample_timesteps(4000, rule, 1000, torch.Generator().manual_seed(1), grid_steps=50)
     allowed = {"uniform": set(range(1000)), "turbo": {249, 499, 749, 999},
                "grid": {20 * k - 1 for k in range(1, 51)}}[rule]
     assert set(t.tolist()) <= allowed
@@ -239,11 +240,11 @@ def test_pair_batch_shares_noise_and_timestep(rule):
 
 def test_zero_terminal_snr_and_guidance_embedding():
     scheduler = _ddpm()
-    dd.rescale_zero_terminal_snr(scheduler)
+    diffusion.rescale_zero_terminal_snr(scheduler)
     assert scheduler.alphas_cumprod[-1].item() == pytest.approx(0.0, abs=1e-12)
     first = (1 - _ddpm().betas).cumprod(0)[0]
     assert scheduler.alphas_cumprod[0].item() == pytest.approx(first.item(), rel=1e-5)
-    emb = dd.guidance_embedding(torch.tensor([7.5, 1.0]), 16)
+    emb = diffusion.guidance_embedding(torch.tensor([7.5, 1.0]), 16)
     assert emb.shape == (2, 16)
     torch.testing.assert_close(emb[0, 0], torch.sin(torch.tensor(7500.0)))
 

@@ -1,5 +1,6 @@
-"""DPO for VLMs: the loss by hand, then the whole loop on the tiny VLM: policy -> N=4 candidates ->
-scripted reward -> DPO dataset -> 2 DPO steps -> the tuned checkpoint judges a benchmark."""
+"""DPO for VLMs: TRL's loss on the tiny VLM against the formula by hand, then the whole loop on the tiny VLM:
+policy -> N=4 candidates -> scripted reward -> DPO dataset -> 2 DPO steps -> the tuned checkpoint judges a
+benchmark."""
 
 from __future__ import annotations
 
@@ -9,41 +10,70 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 pytest.importorskip("trl")
 
 from alignment.construct import ConstructOptions, construct  # noqa: E402
-from alignment.dpo_vlm import DPOConfig, load_config, train  # noqa: E402
-from alignment.losses import dpo_loss  # noqa: E402
+from alignment.dpo_vlm import DPOConfig, build_trainer, load_config, train  # noqa: E402
 from alignment.vlm_policies import HFPolicy  # noqa: E402
 from harness.cli import main  # noqa: E402
 from harness.errors import UsageError  # noqa: E402
 from reward.scripted import ScriptedAdapter  # noqa: E402
-from reward.tiny_models import save_tiny  # noqa: E402
+from reward.testing.tiny_models import save_tiny  # noqa: E402
 
 from .conftest import only_run_dir, write_image  # noqa: E402
 
 
-def test_dpo_loss_is_ln2_when_the_policy_is_the_reference():
-    logps = torch.tensor([-12.0, -3.5])
-    loss, metrics = dpo_loss(logps, logps - 1.0, logps, logps - 1.0, beta=0.1)
-    assert loss.item() == pytest.approx(math.log(2))
-    assert metrics["rewards/margin"] == 0.0 and metrics["rewards/accuracy"] == 0.0
+def _preference_pairs(root: Path, n: int = 2) -> Path:
+    """A `dpo.jsonl` as `harness construct` writes it: one image, a one-turn prompt, two one-turn answers."""
+    rows = []
+    for i in range(n):
+        write_image(root / f"{i}.png", i)
+        rows.append({"id": f"p{i}", "images": [str(root / f"{i}.png")],
+                     "prompt": [{"role": "user", "content": [{"type": "image"},
+                                                            {"type": "text", "text": "describe the picture"}]}],
+                     "chosen": [{"role": "assistant", "content": "a photo of a cat on a mat"}],
+                     "rejected": [{"role": "assistant", "content": "the image shows a dog"}]})
+    (root / "dpo.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root
 
 
-def test_dpo_loss_sign_and_scale_on_two_pairs():
-    """Pair 1: the policy raised log π(y_w) by 2 and lowered log π(y_l) by 1 relative to the reference:
-    Δ = 2 - (-1) = 3, β·Δ = 0.3. Pair 2: the opposite, Δ = -3, β·Δ = -0.3.
-    loss = mean(-log σ(0.3), -log σ(-0.3)) = (0.5544 + 0.8544) / 2 = 0.7044 (log σ(x) = -log(1 + e^-x)).
-    β outside the log-sigmoid (the paper's typo) would give 0.1 · mean(-log σ(3), -log σ(-3)) instead."""
-    ref_w, ref_l = torch.tensor([-10.0, -10.0]), torch.tensor([-10.0, -10.0])
-    pol_w, pol_l = torch.tensor([-8.0, -11.0]), torch.tensor([-11.0, -8.0])
-    loss, metrics = dpo_loss(pol_w, pol_l, ref_w, ref_l, beta=0.1)
-    expected = (math.log1p(math.exp(-0.3)) + math.log1p(math.exp(0.3))) / 2
-    assert loss.item() == pytest.approx(expected, abs=1e-6) and expected == pytest.approx(0.7044, abs=1e-4)
-    assert metrics["rewards/accuracy"] == 0.5 and metrics["rewards/margin"] == pytest.approx(0.0, abs=1e-7)
-    improved, _ = dpo_loss(pol_w[:1], pol_l[:1], ref_w[:1], ref_l[:1], beta=0.1)
-    assert improved.item() < math.log(2)
+def test_trl_dpo_loss_is_the_sigmoid_formula_with_beta_inside(tmp_path):
+    """The DPOTrainer `dpo-vlm` builds computes, on a batch of the tiny VLM,
+
+        L = mean over pairs of -log σ(β · ((log π(y_w|x) - log π_ref(y_w|x)) - (log π(y_l|x) - log π_ref(y_l|x))))
+
+    with log π(y|x) the sum over the answer tokens (`completion_mask`) of log softmax(logits)[next token], here
+    recomputed from plain forwards of the policy and the frozen reference. The policy is first moved off the
+    reference (at equality L = ln 2 whatever the formula), and β = 0.5 tells the released objective from the
+    paper's typo, β outside the log-sigmoid (-β · log σ(Δ))."""
+    beta = 0.5
+    base = save_tiny("llava_onevision", tmp_path / "base")
+    trainer = build_trainer(DPOConfig(model=str(base), data=[str(_preference_pairs(tmp_path / "pairs"))],
+                                      output_dir=str(tmp_path / "out"), beta=beta, dtype="float32", use_cpu=True,
+                                      gradient_checkpointing=False))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for param in trainer.model.parameters():
+            param.add_(torch.randn_like(param), alpha=0.05)
+    batch = trainer.data_collator([dict(trainer.train_dataset[i]) for i in range(2)])
+
+    def answer_logps(model) -> tuple[torch.Tensor, torch.Tensor]:
+        inputs = {k: v for k, v in batch.items() if k != "completion_mask"}
+        with torch.no_grad():
+            logits = model(**inputs, use_cache=False).logits[:, :-1].float()
+        per_token = logits.log_softmax(-1).gather(-1, batch["input_ids"][:, 1:, None]).squeeze(-1)
+        chosen, rejected = (per_token * batch["completion_mask"][:, 1:]).sum(-1).chunk(2)  # chosen rows first
+        return chosen, rejected
+
+    (policy_w, policy_l), (ref_w, ref_l) = answer_logps(trainer.model), answer_logps(trainer.ref_model)
+    delta = (policy_w - ref_w) - (policy_l - ref_l)
+    with torch.no_grad():
+        loss = trainer.compute_loss(trainer.model, batch).item()
+    assert loss == pytest.approx((-F.logsigmoid(beta * delta)).mean().item(), rel=1e-5, abs=1e-6)
+    assert abs(loss - math.log(2)) > 1e-3  # the policy moved: not the trivial ln 2
+    assert loss != pytest.approx((-beta * F.logsigmoid(delta)).mean().item(), rel=1e-3)  # β is inside
 
 
 def test_config_errors(tmp_path):

@@ -1,4 +1,4 @@
-"""reward.dataset: converters on hand-written rows in each source's real schema, order balance, manifest
+"""reward.training.dataset: converters on hand-written rows in each source's real schema, order balance, manifest
 validation, bad rows, sampling and statistics. Fixtures: tests/fixtures_reward/ (rows; media synthesised)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import yaml
 from PIL import Image
 
 from harness.errors import UsageError
-from reward.dataset import (
+from reward.training.dataset import (
     SOURCES,
     Record,
     RowError,
@@ -25,7 +25,7 @@ from reward.dataset import (
     stats,
     write_records,
 )
-from reward.dataset.templates import (
+from reward.training.dataset.templates import (
     IMAGE_GEN_PAIR,
     IMAGE_GEN_POINT,
     IMAGE_GEN_POINT_REASON,
@@ -39,7 +39,8 @@ from reward.dataset.templates import (
 
 FIXTURES = Path(__file__).parent / "fixtures_reward"
 PAPER = Path(__file__).resolve().parents[2] / "shared" / "paper" / "unifiedreward.md"
-EXAMPLE_MANIFEST = Path(__file__).resolve().parents[1] / "reward" / "dataset" / "manifests" / "unifiedreward_236k.yaml"
+EXAMPLE_MANIFEST = (Path(__file__).resolve().parents[1] / "reward" / "training" / "dataset" / "manifests"
+                    / "unifiedreward_236k.yaml")
 
 
 # -- helpers --------------------------------------------------------------------------------------------

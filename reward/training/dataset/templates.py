@@ -18,7 +18,7 @@ VIDEO_UND_POINT = "video_und_point.txt"
 @lru_cache(maxsize=None)
 def template(filename: str) -> str:
     """The template text; a final newline an editor may add is not part of it."""
-    text = resources.files("reward.dataset").joinpath("prompts", filename).read_text(encoding="utf-8")
+    text = resources.files("reward.training.dataset").joinpath("prompts", filename).read_text(encoding="utf-8")
     return text[:-1] if text.endswith("\n") else text
 
 

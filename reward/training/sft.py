@@ -1,9 +1,9 @@
 """Reward-model fine-tuning (paper Sec. 3.2.2): `python -m harness train-reward --config CONFIG.yaml`.
 
 A pre-trained VLM (LLaVA-OneVision or Qwen-VL, transformers format) learns to produce the judge's answer
-for every record of a unified preference dataset (`reward/dataset`, `harness build-reward-data`), with
+for every record of a unified preference dataset (`reward.training.dataset`, `harness build-reward-data`), with
 cross-entropy on the answer only (and the `<|im_end|>` closing its turn): TRL's `SFTTrainer` with our
-collator (`reward.train_inputs`), so the prompt, the image tokens and the chat markup carry no loss and the
+collator (`reward.training.inputs`), so the prompt, the image tokens and the chat markup carry no loss and the
 inputs are built like the judges' (the dataset text as plain text). A LLaVA-OneVision model sees media as
 LLaVA-NeXT's `train.py` gives them: one image tiled, each image of a multi-image record (and each of a
 record's `frames`) one padded tile plus a newline, a `video` pooled (`video_input`, default `pooled`).
@@ -14,8 +14,8 @@ authors' `train.sh`: lr 2.5e-6, batch 2 x accumulation 16, 3 epochs, cosine sche
 every part trainable. Several GPUs or nodes: `accelerate launch --config_file configs/accelerate/zero3.yaml
 -m harness train-reward --config ...` (or `fsdp.yaml`); there is no launcher of our own.
 
-Resuming: with `resume: auto` (default) a run restarts from the newest `checkpoint-*` in `output_dir`,
-with the optimizer, scheduler, RNG and data position that checkpoint saved.
+Resuming (`reward.training.common.resume_point`): with `resume: auto` (default) a run restarts from the newest
+complete `checkpoint-*` in `output_dir`, with the optimizer, scheduler, RNG and data position it saved.
 """
 
 from __future__ import annotations
@@ -24,11 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from harness.config import load_yaml_config, resume_point
-from harness.jsonl import read_jsonl
 from harness.errors import UsageError
+from harness.jsonl import read_jsonl
 
-DTYPES = ("bfloat16", "float16", "float32")
+from .common import fit, load_vlm_config, resumable, resume_point, trainer_arguments
 
 
 @dataclass
@@ -52,7 +51,7 @@ class TrainConfig:
     frames_per_video: int = 8
     #: LLaVA-OneVision: how a video record reaches the model. "pooled": LLaVA-NeXT train.py's video branch, as
     #: the authors' train.sh runs it (196 tokens a frame, one newline); "frames": the authors' inference
-    #: path (729 a frame). Qwen-VL always takes a native video. See reward/train_inputs.py.
+    #: path (729 a frame). Qwen-VL always takes a native video. See reward/training/inputs.py.
     video_input: str = "pooled"
     save_steps: int = 500
     save_total_limit: int = 8
@@ -67,16 +66,7 @@ class TrainConfig:
 
 
 def load_config(path: Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    config = load_yaml_config(path, TrainConfig, overrides)
-    if not config.data:
-        raise UsageError(f"{path}: `data` lists no dataset directory")
-    if config.dtype not in DTYPES:
-        raise UsageError(f"{path}: dtype {config.dtype!r}; valid: {', '.join(DTYPES)}")
-    if config.frames_per_video < 1:
-        raise UsageError(f"{path}: frames_per_video must be >= 1")
-    if config.video_input not in ("pooled", "frames"):
-        raise UsageError(f"{path}: video_input {config.video_input!r}; valid: pooled, frames")
-    return config
+    return load_vlm_config(path, TrainConfig, overrides, "dataset")
 
 
 # ---- data --------------------------------------------------------------------------------------------
@@ -90,10 +80,10 @@ def read_records(directory: Path) -> Iterator[dict[str, Any]]:
 
 
 def training_rows(config: TrainConfig) -> Iterator[dict[str, Any]]:
-    """Records as training rows (`reward.train_inputs`): the media paths in order (images, frames, then the
+    """Records as training rows (`reward.training.inputs`): the media paths in order (images, frames, then the
     video), the prompt text after them, the judge's answer as the completion. Media files are checked here,
     before the model loads; they are read batch by batch during training."""
-    from .train_inputs import parts_of
+    from .inputs import parts_of
 
     for directory in map(Path, config.data):
         for record in read_records(directory):
@@ -116,7 +106,7 @@ def training_rows(config: TrainConfig) -> Iterator[dict[str, Any]]:
 
 
 def build_dataset(config: TrainConfig):
-    from .train_inputs import records_dataset
+    from .inputs import records_dataset
 
     rows = list(training_rows(config))
     if not rows:
@@ -127,14 +117,15 @@ def build_dataset(config: TrainConfig):
 # ---- training ----------------------------------------------------------------------------------------
 
 def train(config: TrainConfig) -> Path:
-    import torch
-    from trl import SFTConfig
+    from trl import SFTConfig, SFTTrainer
 
-    from .hf_loading import load_vlm
-    from .train_inputs import RecordEncoder, SFTCollator, install_vision_hook, training_builder
+    from reward.hf_loading import load_vlm
 
+    from .inputs import RecordEncoder, SFTCollator, install_vision_hook, training_builder
+
+    output = Path(config.output_dir)
+    checkpoint = resume_point(config.resume, output)
     dataset = build_dataset(config)
-    dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[config.dtype]
     loaded = load_vlm(config.model, revision=config.revision, dtype=config.dtype,
                       device="cpu" if config.use_cpu else None, trust_remote_code=config.trust_remote_code)
     model, processor = loaded.model.train(), loaded.processor
@@ -142,53 +133,12 @@ def train(config: TrainConfig) -> Path:
     collator = SFTCollator(RecordEncoder(builder, ("completion",), config.frames_per_video, config.max_length),
                            model.config.model_type)
     install_vision_hook(model, builder)
-    output = Path(config.output_dir)
-    args = SFTConfig(
-        output_dir=str(output), learning_rate=config.learning_rate,
-        per_device_train_batch_size=config.per_device_train_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps, num_train_epochs=config.num_train_epochs,
-        max_steps=config.max_steps, warmup_steps=config.warmup_ratio, lr_scheduler_type=config.lr_scheduler_type,
-        weight_decay=config.weight_decay, bf16=dtype == torch.bfloat16 and not config.use_cpu,
-        fp16=dtype == torch.float16 and not config.use_cpu, activation_checkpointing=config.gradient_checkpointing,
-        max_length=None, dataset_kwargs={"skip_prepare_dataset": True},  # our collator builds and checks lengths
-        save_strategy="steps", save_steps=config.save_steps,
-        save_total_limit=config.save_total_limit, logging_steps=config.logging_steps, report_to=config.report_to,
-        seed=config.seed, use_cpu=config.use_cpu, dataloader_num_workers=config.dataloader_num_workers,
-        remove_unused_columns=False)
-    trainer = _trainer_class()(model=model, args=args, train_dataset=dataset, processing_class=processor,
-                               data_collator=collator)
-    trainer.train(resume_from_checkpoint=resume_point(config.resume, output))
-    trainer.save_model(str(output))
-    processor.save_pretrained(str(output))
-    return output
-
-
-def resumable(base: type) -> type:
-    """`base` (a transformers Trainer subclass) with resume fixed for LLaVA-OneVision-style models.
-
-    transformers 5 saves these checkpoints under their legacy parameter names and converts them back in
-    `from_pretrained`, but `Trainer._load_from_checkpoint` loads the file as is, with `strict=False`: on
-    resume every weight is silently skipped and training restarts from the base model (seen with
-    transformers 5.24). Restore the weights through `from_pretrained`, which applies the conversion, and
-    insist that every key matches. DeepSpeed and FSDP keep their own checkpoint formats and are left to
-    the Trainer."""
-
-    class Resumable(base):  # type: ignore[misc, valid-type]
-        def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
-            if self.is_deepspeed_enabled or self.is_fsdp_enabled:
-                return super()._load_from_checkpoint(resume_from_checkpoint, model)
-            target = model if model is not None else self.model
-            restored = type(target).from_pretrained(resume_from_checkpoint, dtype=target.dtype)
-            target.load_state_dict(restored.state_dict(), strict=True)
-
-    Resumable.__name__ = Resumable.__qualname__ = f"Resumable{base.__name__}"
-    return Resumable
-
-
-def _trainer_class():
-    from trl import SFTTrainer
-
-    return resumable(SFTTrainer)
+    args = SFTConfig(**trainer_arguments(config), weight_decay=config.weight_decay,
+                     dataset_kwargs={"skip_prepare_dataset": True},  # our collator builds and checks lengths
+                     dataloader_num_workers=config.dataloader_num_workers)
+    trainer = resumable(SFTTrainer)(model=model, args=args, train_dataset=dataset, processing_class=processor,
+                                    data_collator=collator)
+    return fit(trainer, processor, output, checkpoint)
 
 
 def main(config_path: Path, overrides: dict[str, Any] | None = None) -> int:

@@ -17,7 +17,6 @@ Sampling happens before order expansion: `random:N` picks N pairs, `both` then w
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -27,6 +26,7 @@ from typing import Any, Iterator
 
 from harness.errors import UsageError
 from harness.store import atomic_write_json
+from tasks.pairwise import seeded_swap as chosen_second  # the benchmarks' per-pair order decision
 
 from .manifest import Manifest, SourceSpec, load_manifest
 from .media import MediaWriter
@@ -152,11 +152,6 @@ def orientations(draft: Draft, draft_id: str, manifest: Manifest) -> list[tuple[
     if manifest.order == "both":
         return [(True, ":chosen_first"), (False, ":chosen_second")]
     return [(not chosen_second(manifest.seed, draft_id), "")]
-
-
-def chosen_second(seed: int, record_id: str) -> bool:
-    """The per-pair order decision: one bit of sha256 over (seed, id)."""
-    return hashlib.sha256(f"{seed}\x00{record_id}".encode()).digest()[0] & 1 == 1
 
 
 def _record(source: str, draft: Draft, draft_id: str, chosen_first: bool, suffix: str, writer: MediaWriter) -> Record:

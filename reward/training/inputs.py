@@ -34,9 +34,10 @@ import numpy as np
 from harness.errors import MediaError, UsageError
 from harness.records import LoadedMedia, MediaRef, PreparedRequest, Request
 
-from .hf_inputs import EncodedPrompt, InputBuilder, InputError, LlavaOnevisionInputs, MediaPolicy, builder_for
+from reward.hf_inputs import EncodedPrompt, InputBuilder, InputError, LlavaOnevisionInputs, MediaPolicy, builder_for
 
-VIDEO_INPUTS = ("pooled", "frames")
+from .common import VIDEO_INPUTS
+
 IGNORE = -100
 
 

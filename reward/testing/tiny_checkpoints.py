@@ -2,14 +2,14 @@
 
 Each builder writes a checkpoint directory whose tokenizer (the real Qwen2 BPE vocabulary and merges, the real
 added tokens at their real ids), chat template and image processor configuration are the real checkpoint's,
-copied verbatim into `reward/checkpoint_configs/` (sources, repositories and commits: SOURCES.md there). Only
+copied verbatim into `reward/testing/checkpoint_configs/` (sources, repositories and commits: SOURCES.md there). Only
 the widths and depths of the networks shrink (hidden size 32, two layers; the vocabulary keeps its real size),
 and the weights are random. So token ids, placeholder counts, pixel shapes and rendered prompts are those of
 the real model, and `reward.hf_loading.load_vlm` loads the directory through the same code path as a hub
 checkpoint.
 
-    python -m reward.tiny_checkpoints unifiedreward-7b /tmp/ur7b     # converted UnifiedReward-7b (LLaVA-OV)
-    python -m reward.tiny_checkpoints qwen2.5-vl-7b /tmp/urq7b       # UnifiedReward-qwen-7b / 2.0-qwen-7b base
+    python -m reward.testing.tiny_checkpoints unifiedreward-7b /tmp/ur7b     # converted UnifiedReward-7b (LLaVA-OV)
+    python -m reward.testing.tiny_checkpoints qwen2.5-vl-7b /tmp/urq7b       # UnifiedReward-qwen-7b / 2.0-qwen-7b base
 
 Families (name -> the real checkpoint whose configuration is used):
 - `unifiedreward-7b`: lmms-lab/llava-onevision-qwen2-7b-ov, the base of CodeGoat24/UnifiedReward-7b (LLaVA-NeXT
@@ -19,7 +19,7 @@ Families (name -> the real checkpoint whose configuration is used):
 - `qwen2-vl-7b`, `qwen2.5-vl-7b`, `qwen3-vl-4b`: Qwen/Qwen2-VL-7B-Instruct, Qwen/Qwen2.5-VL-7B-Instruct,
   Qwen/Qwen3-VL-4B-Instruct (the bases of UnifiedReward-qwen-*, -2.0-qwen-*, -2.0-qwen3vl-*).
 
-The `reward.tiny_models` builders (16 px images, toy tokenizer) stay for tests where fidelity is not the point.
+The `reward.testing.tiny_models` builders (16 px images, toy tokenizer) stay for tests where fidelity is not the point.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import Any, Callable
 
 import torch
 
-CONFIGS = Path(str(resources.files("reward").joinpath("checkpoint_configs")))
+CONFIGS = Path(str(resources.files("reward.testing").joinpath("checkpoint_configs")))
 TOKENIZER_FILES = ("vocab.json", "merges.txt")  # Qwen2's byte-level BPE, shared by Qwen2, 2.5, 3 and LLaVA-OV-Qwen2
 SMALL_TEXT = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
               "num_key_value_heads": 2}
@@ -84,7 +84,7 @@ def _shrunk_qwen_config(checkpoint: str) -> dict[str, Any]:
 def save_qwen(checkpoint: str, directory: Path, seed: int = 0) -> Path:
     from transformers import AutoConfig, AutoModelForImageTextToText
 
-    from .hf_loading import PROCESSORS
+    from reward.hf_loading import PROCESSORS
 
     directory = Path(directory)
     write_tokenizer_files(directory, checkpoint)
@@ -105,7 +105,7 @@ def save_unifiedreward_7b(directory: Path, seed: int = 0) -> Path:
     """The converted UnifiedReward-7b, shrunk: the original LLaVA-NeXT config through the converter's rules."""
     from transformers import LlavaOnevisionForConditionalGeneration
 
-    from . import convert_llava as conv
+    from reward import convert_llava as conv
 
     checkpoint = "llava-onevision-qwen2-7b-ov"
     original = json.loads((_source(checkpoint) / "config.json").read_text())
@@ -149,5 +149,5 @@ def save(name: str, directory: Path, seed: int = 0) -> Path:
 
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] not in BUILDERS:
-        raise SystemExit(f"usage: python -m reward.tiny_checkpoints {{{'|'.join(BUILDERS)}}} OUTPUT_DIR")
+        raise SystemExit(f"usage: python -m reward.testing.tiny_checkpoints {{{'|'.join(BUILDERS)}}} OUTPUT_DIR")
     print(save(sys.argv[1], Path(sys.argv[2])))

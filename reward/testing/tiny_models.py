@@ -2,7 +2,7 @@
 
 Used by the tests, the benchmarks and smoke runs of the `hf` path on machines without weights:
 
-    python -m reward.tiny_models llava_onevision /tmp/tiny-llava
+    python -m reward.testing.tiny_models llava_onevision /tmp/tiny-llava
     python -m harness run --tasks vlrewardbench --model hf --model-args pretrained=/tmp/tiny-llava,max_new_tokens=8
 
 The weights are random: such a judge answers gibberish (counted as invalid), which is what tests of the
@@ -22,7 +22,7 @@ from transformers import (LlavaOnevisionConfig, LlavaOnevisionForConditionalGene
 from transformers.models.llava_onevision.image_processing_pil_llava_onevision import LlavaOnevisionImageProcessorPil
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-from .hf_loading import ImageOnlyLlavaOnevisionProcessor, ImageOnlyQwen2VLProcessor
+from reward.hf_loading import ImageOnlyLlavaOnevisionProcessor, ImageOnlyQwen2VLProcessor
 
 CORPUS = ["Answer 1 is better", "Answer 2 is better", "Overall Judgment: Answer 1 is better.",
           "Image 1 is better than Image 2", "a photo of a cat on a mat", "the image shows a dog",
@@ -148,5 +148,5 @@ def save_tiny(kind: str, directory: Path, seed: int = 0) -> Path:
 
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] not in BUILDERS:
-        raise SystemExit(f"usage: python -m reward.tiny_models {{{'|'.join(BUILDERS)}}} OUTPUT_DIR")
+        raise SystemExit(f"usage: python -m reward.testing.tiny_models {{{'|'.join(BUILDERS)}}} OUTPUT_DIR")
     print(save_tiny(sys.argv[1], Path(sys.argv[2])))

@@ -9,7 +9,7 @@ different mixture:
     skip_bad_rows: false         # true: count and report bad rows instead of stopping
     frames_per_video: 8          # frames sampled from each video of a video-generation pair
     sources:
-      - name: hpd                # a converter name (see reward.dataset.SOURCES)
+      - name: hpd                # a converter name (see reward.training.dataset.SOURCES)
         hub: Rapidata/...        # or  path: <local file or directory> (relative to this file)
         revision: <commit>       # hub only; also config:, split: to override the converter's defaults
         media_root: <dir>        # where relative media paths in the rows point (default: beside the rows)
