@@ -10,11 +10,17 @@ Because the stream is lazy, media decoding for the next requests overlaps infere
 ones. Caching, resume and bookkeeping live in the runner, not in adapters.
 
 Adapters are built from the CLI's `--model-args k=v,...` through `from_args`, which checks the keys
-against the constructor and converts values to the annotated types.
+against the constructor and converts values to the annotated types. However an adapter is built (from
+the CLI or in Python), its constructor's bound arguments, defaults included, are recorded in `args`
+(inspect_ai's `registry_tag` idea): results.json and the run's config hash read them there, so no
+subclass restates its arguments by hand and none can be left out. Recorded are the settings, the
+arguments `--model-args` can set (str, int, float, bool, or None); a Python-only argument (a callable
+hook, a table of scores) is not a setting, so `identity()` names it instead.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 import time
@@ -22,7 +28,7 @@ import types
 import typing
 from abc import ABC, abstractmethod
 from dataclasses import replace
-from typing import Any, ClassVar, Iterable, Iterator, Mapping
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping
 
 from .errors import UsageError
 from .records import Generation, PreparedRequest, Reply
@@ -71,9 +77,22 @@ class Adapter(ABC):
     needs_media: ClassVar[bool] = True
     #: False for adapters whose answers are free to recompute (replay): the cache is bypassed.
     cacheable: ClassVar[bool] = True
+    #: Arguments the adapter resolves while it starts (`openai`'s empty `model` becomes the model the endpoint
+    #: serves): `args` records the attribute of the same name once the constructor has returned.
+    resolved_args: ClassVar[tuple[str, ...]] = ()
+
+    #: The constructor's bound arguments (see `__init_subclass__`); secrets are redacted by `describe()`.
+    args: dict[str, Any]
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _recording_arguments(cls.__init__)  # type: ignore[method-assign]
 
     def __init__(self, **args: Any):
-        self.args = dict(args)
+        """Nothing to call for a subclass: its arguments are recorded before its constructor runs. `args` given
+        here count only for an instance made without its constructor (`cls.__new__`), which nothing recorded."""
+        self.__dict__.setdefault("args", dict(args))
 
     @classmethod
     def from_args(cls, raw: Mapping[str, str], flag: str = "--model-args") -> "Adapter":
@@ -147,6 +166,41 @@ class Adapter(ABC):
         """Release models, sessions, threads."""
 
 
+def _recording_arguments(init: Callable[..., None]) -> Callable[..., None]:
+    """`init`, recording its bound settings in `self.args` before it runs, when it is the constructor of the
+    instance's own class (the outermost call: the arguments that rebuild this adapter), not a parent's
+    constructor reached through `super().__init__`."""
+    signature = inspect.signature(init)
+    settings: set[str] | None = None  # found at the first call, when every annotation's name is defined
+
+    @functools.wraps(init)
+    def __init__(self: Adapter, *args: Any, **kwargs: Any) -> None:
+        nonlocal settings
+        cls = type(self)
+        outermost = cls.__init__ is __init__
+        if outermost:
+            if settings is None:
+                try:
+                    hints = typing.get_type_hints(init)
+                except NameError:  # an annotation naming a type imported for type checkers only
+                    hints = {}
+                settings = {name for name in signature.parameters if _is_setting(hints.get(name, Any))}
+            bound = signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            self.args = {}
+            for name, value in list(bound.arguments.items())[1:]:  # [0] is self
+                kind = signature.parameters[name].kind
+                if kind is inspect.Parameter.VAR_KEYWORD:
+                    self.args.update(value)  # extra --model-args a constructor passes on
+                elif kind is not inspect.Parameter.VAR_POSITIONAL and name in settings:
+                    self.args[name] = value
+        init(self, *args, **kwargs)
+        if outermost:
+            self.args.update({name: getattr(self, name) for name in cls.resolved_args})
+
+    return __init__
+
+
 class SequentialAdapter(Adapter):
     """Convenience base: answer requests one at a time via `judge_one`, timing each call."""
 
@@ -160,6 +214,17 @@ class SequentialAdapter(Adapter):
             if reply.latency_s == 0.0:
                 reply = replace(reply, latency_s=time.perf_counter() - start)
             yield reply
+
+
+def _is_setting(annotation: Any) -> bool:
+    """Whether `--model-args` can set a parameter of this type (what `_coerce` converts), i.e. whether it is a
+    setting to record rather than a Python-only object."""
+    if annotation is Any or annotation is type(None):
+        return True
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or origin is types.UnionType:
+        return all(_is_setting(option) for option in typing.get_args(annotation))
+    return annotation in (str, int, float, bool)
 
 
 def _coerce(value: str, annotation: Any) -> Any:
@@ -204,7 +269,9 @@ def parse_model_args(text: str | None, flag: str = "--model-args") -> dict[str, 
 
 
 def _split_top_level(text: str) -> list[str]:
-    items, buf, quote = [], [], None
+    items: list[str] = []
+    buf: list[str] = []
+    quote: str | None = None
     for ch in text:
         if quote:
             quote = None if ch == quote else quote

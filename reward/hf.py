@@ -15,14 +15,12 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
-from dataclasses import replace
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from harness.adapters import Adapter, check_family
-from harness.records import Generation, LoadedMedia, MediaRef, Part, PreparedRequest, Reply, Request
+from harness.adapters import check_family
+from harness.chat import ChatJudge, prepared_from_chat
+from harness.records import Generation, PreparedRequest, Reply
 from harness.registry import model
 
 from .hf_inputs import EncodedPrompt, builder_for
@@ -32,15 +30,12 @@ LOOKAHEAD = 4  # batches buffered and sorted by prompt length before generation
 
 
 @model("hf")
-class HFAdapter(Adapter):
+class HFAdapter(ChatJudge):
     """Local transformers VLM (LLaVA-OneVision, Qwen2/2.5/3-VL): pretrained=PATH_OR_ID, batch_size=N."""
 
     def __init__(self, pretrained: str, batch_size: int = 8, device: str | None = None, dtype: str = "auto",
                  device_map: str | None = None, revision: str | None = None, max_new_tokens: int | None = None,
                  trust_remote_code: bool = False, family: str | None = None):
-        super().__init__(pretrained=pretrained, batch_size=batch_size, device=device, dtype=dtype,
-                         device_map=device_map, revision=revision, max_new_tokens=max_new_tokens,
-                         trust_remote_code=trust_remote_code, family=family)
         self._family = check_family("hf", family)
         import torch
 
@@ -66,8 +61,8 @@ class HFAdapter(Adapter):
 
         import torch
 
-        self = cls.__new__(cls)
-        Adapter.__init__(self, pretrained=name, batch_size=batch_size, max_new_tokens=max_new_tokens)
+        self = cls.__new__(cls)  # no constructor runs, so the arguments standing for it are recorded here
+        self.args = {"pretrained": name, "batch_size": batch_size, "max_new_tokens": max_new_tokens}
         processor.tokenizer.padding_side = "left"
         self.torch = torch
         self.loaded = LoadedVLM(model.eval(), processor, model.config.model_type, f"in-memory:{name}")
@@ -90,11 +85,6 @@ class HFAdapter(Adapter):
         if self._family is not None:
             return self._family
         return "llava" if self.loaded.model_type == "llava_onevision" else "qwen"
-
-    def generation_for(self, requested: Generation) -> Generation:
-        if self.max_new_tokens is not None and requested.max_new_tokens > self.max_new_tokens:
-            return replace(requested, max_new_tokens=self.max_new_tokens)
-        return requested
 
     def generate(self, requests: Iterable[PreparedRequest]) -> Iterator[Reply]:
         """Batches of similar prompt length: a window of `LOOKAHEAD` batches is sorted by length before
@@ -189,29 +179,12 @@ def _is_oom(exc: BaseException) -> bool:
 
 def openai_responder(adapter: HFAdapter) -> Callable[[dict], str]:
     """Answer an OpenAI chat-completions request body with a local model, so the test server
-    (`python -m reward.testserver --hf-model DIR`) can stand in for a vLLM/SGLang judge with real
+    (`python -m reward.testing.serve --hf-model DIR`) can stand in for a vLLM/SGLang judge with real
     generation behind it. Text parts and base64 image parts of every message, in order, become one
-    user turn; `max_tokens` and `temperature` are honoured."""
+    user turn; `max_tokens` and `temperature` are honoured (`harness.chat.prepared_from_chat`)."""
 
     def respond(body: dict) -> str:
-        parts: list[Part] = []
-        media: list[LoadedMedia] = []
-        for message in body["messages"]:
-            content = message["content"]
-            for item in ([{"type": "text", "text": content}] if isinstance(content, str) else content):
-                if item["type"] == "text":
-                    parts.append(item["text"])
-                elif item["type"] == "image_url":
-                    header, encoded = item["image_url"]["url"].split(",", 1)
-                    data = base64.b64decode(encoded)
-                    ref = MediaRef("image", f"image {len(media) + 1}")
-                    parts.append(ref)
-                    media.append(LoadedMedia("image", ref.label, hashlib.sha256(data).hexdigest(), data,
-                                             header.removeprefix("data:").split(";")[0]))
-        generation = Generation(max_new_tokens=int(body.get("max_completion_tokens") or body.get("max_tokens") or 256),
-                                temperature=float(body.get("temperature") or 0.0))
-        prepared = PreparedRequest(Request("served", "served", tuple(parts), generation), tuple(media), "")
-        reply = adapter.generate_batch([prepared])[0]
+        reply = adapter.generate_batch([prepared_from_chat(body)])[0]
         return reply.text or ""
 
     return respond

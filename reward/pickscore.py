@@ -53,8 +53,6 @@ class PickScoreAdapter(Adapter):
     def __init__(self, pretrained: str = "yuvalkirstain/PickScore_v1",
                  processor: str = "laion/CLIP-ViT-H-14-laion2B-s32B-b79K", device: str | None = None,
                  dtype: str = "float32", batch_size: int = 32, revision: str | None = None):
-        super().__init__(pretrained=pretrained, processor=processor, device=device, dtype=dtype,
-                         batch_size=batch_size, revision=revision)
         require_device("pickscore", device)
         model_type = read_model_type(pretrained, revision, trust_remote_code=False)
         if model_type != "clip":

@@ -24,7 +24,6 @@ class ReplayAdapter(Adapter):
     def __init__(self, path: str, field: str = "response", name: str = ""):
         """path: the replies; field: the key holding each reply; name: the judge that wrote them (the
         model label in results and reports; default: the file's stem)."""
-        super().__init__(path=path, field=field, name=name)
         self.label = name or Path(path).stem
         self.path = Path(path)
         if not self.path.is_file():

@@ -30,40 +30,29 @@ work, and the JSON answer, if any, joins the identity (a `"name"` in it must equ
 is fine: the identity is then the name alone, so give each checkpoint its own name.
 At most `concurrency` (8) requests are in flight; each attempt has `timeout` seconds (60); 408/409/425/
 429/5xx, timeouts, connection errors and unreadable answers are retried up to `max_retries` (5) times
-with exponential backoff and full jitter, honouring `Retry-After`; other 4xx and a non-finite score fail
-at once. The service's batch endpoint is not used: one request is one candidate.
+with exponential backoff and full jitter, honouring `Retry-After` (`harness.http_client`, the same client
+as the `openai` judge's); other 4xx and a non-finite score fail at once. The service's batch endpoint is
+not used: one request is one candidate.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import csv
 import hashlib
 import json
 import math
-import queue
-import random
-import threading
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Iterator, Mapping, TypeVar
-
-import aiohttp
+from typing import Any, Iterable, Iterator, Mapping
 
 from harness.adapters import Adapter
 from harness.errors import UsageError
+from harness.http_client import (Answer, EndpointClient, FatalError, RetryableError, RetryPolicy, UnsendableRequest,
+                                 check_limits, get_json)
 from harness.jsonl import parse_jsonl
 from harness.records import PreparedRequest, Reply, Request
 from harness.registry import model
-
-from .openai_api import RETRY_STATUS, _error_message, _FatalError, _RetryableError, _retry_after
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 # ---- score files --------------------------------------------------------------------------------
@@ -172,46 +161,6 @@ def media_label(request: Request) -> str | None:
     return None if label is None else normalise_label(str(label))
 
 
-# ---- the background event loop --------------------------------------------------------------------
-class _LoopThread:
-    """An asyncio loop in a daemon thread, so the runner's synchronous stream of requests can keep
-    `limit` coroutines in flight and receive their results as they complete."""
-
-    def __init__(self, name: str):
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Awaitable[T], timeout: float = 10) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=timeout)  # type: ignore[arg-type]
-
-    def unordered(self, items: Iterable[T], call: Callable[[T], Awaitable[R]], limit: int) -> Iterator[R]:
-        done: queue.Queue = queue.Queue()
-        in_flight = 0
-        pending = iter(items)
-        exhausted = False
-        while True:
-            while not exhausted and in_flight < limit:
-                item = next(pending, _END)
-                if item is _END:
-                    exhausted = True
-                    break
-                asyncio.run_coroutine_threadsafe(call(item), self.loop).add_done_callback(done.put)  # type: ignore
-                in_flight += 1
-            if in_flight == 0:
-                return
-            in_flight -= 1
-            yield done.get().result()
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
-
-
-_END = object()
-
-
 # ---- the adapter ------------------------------------------------------------------------------------
 @model("scores")
 class ScoresAdapter(Adapter):
@@ -222,19 +171,14 @@ class ScoresAdapter(Adapter):
     def __init__(self, path: str | None = None, url: str | None = None, name: str = "", concurrency: int = 8,
                  timeout: float = 60.0, max_retries: int = 5, backoff: float = 0.5, max_backoff: float = 30.0,
                  max_retry_after: float = 60.0, check: bool = True):
-        super().__init__(path=path, url=url, name=name, concurrency=concurrency, timeout=timeout,
-                         max_retries=max_retries)
         if bool(path) == bool(url):
             raise UsageError("scores: give exactly one of path= (a score file) or url= (a scoring service)")
-        if concurrency < 1 or max_retries < 0 or timeout <= 0:
-            raise UsageError("scores: concurrency must be >= 1, max_retries >= 0 and timeout > 0")
+        check_limits("scores", concurrency, max_retries, timeout)
         self.name_arg = name
         self.table: ScoreTable | None = None
         self.url: str | None = None
         self.info: dict[str, Any] | None = None
-        self._loop: _LoopThread | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self._rng = random.Random()
+        self.endpoint: EndpointClient | None = None
         if path:
             self.table = ScoreTable(Path(path))
             self.needs_media = False  # rows are found by item, candidate and media label: no pixels needed
@@ -244,13 +188,14 @@ class ScoresAdapter(Adapter):
             raise UsageError("scores: url= needs name= (e.g. name=hpsv2.1): it names the scorer in the results "
                              "and the cache")
         self.url = str(url).rstrip("/")
-        self.concurrency, self.timeout, self.max_retries = concurrency, timeout, max_retries
-        self.backoff, self.max_backoff, self.max_retry_after = backoff, max_backoff, max_retry_after
         if check:
-            self.info = self._read_info()
+            self.info = self._read_info(timeout)
             served = (self.info or {}).get("name")
             if served is not None and str(served) != name:
                 raise UsageError(f"scores: {self.url} serves scorer {served!r}, not name={name!r}")
+        self.endpoint = EndpointClient(self, [self.url], concurrency=concurrency, timeout=timeout,
+                                       retry=RetryPolicy(max_retries, backoff, max_backoff, max_retry_after),
+                                       thread_name="scores-adapter", who="scores")
 
     def identity(self) -> dict[str, Any]:
         if self.table is not None:
@@ -259,21 +204,13 @@ class ScoresAdapter(Adapter):
         return {"model": self.name_arg, "scorer": self.name_arg, "service_info": self.info}
 
     def generate(self, requests: Iterable[PreparedRequest]) -> Iterator[Reply]:
-        if self.table is not None:
-            yield from (self._look_up(p) for p in requests)
-            return
-        if self._loop is None:
-            self._loop = _LoopThread("scores-adapter")
-        yield from self._loop.unordered(requests, self._call, self.concurrency)
+        if self.endpoint is not None:
+            return self.endpoint.generate(requests)
+        return (self._look_up(p) for p in requests)
 
     def close(self) -> None:
-        if self._loop is None:
-            return
-        if self._session is not None:
-            self._loop.run(self._session.close())
-            self._session = None
-        self._loop.stop()
-        self._loop = None
+        if self.endpoint is not None:
+            self.endpoint.close()
 
     # ---- file ---------------------------------------------------------------------------------
     def _look_up(self, prepared: PreparedRequest) -> Reply:
@@ -289,20 +226,12 @@ class ScoresAdapter(Adapter):
             return Reply(prepared.key, error=found.problem, attempts=0)
         return Reply(prepared.key, score=found.score)
 
-    # ---- service ------------------------------------------------------------------------------
-    def _read_info(self) -> dict[str, Any] | None:
+    # ---- service: the endpoint's provider half (harness.http_client) ----------------------------
+    def _read_info(self, timeout: float) -> dict[str, Any] | None:
         """`GET {url}/info` as a dict; None when the service has none. Unreachable: UsageError."""
-        try:
-            with urllib.request.urlopen(f"{self.url}/info", timeout=min(self.timeout, 15)) as resp:
-                info = json.loads(resp.read().decode("utf-8"))
-        except urllib.error.HTTPError:
-            return None  # reachable, without an /info
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise UsageError(f"scores: cannot reach {self.url} ({reason}); is the scoring service running?") from None
-        except ValueError:
-            return None
-        return info if isinstance(info, dict) else None
+        assert self.url is not None
+        _, info = get_json(self.url, "/info", who="scores", server="scoring service", timeout=min(timeout, 15))
+        return info if isinstance(info, dict) else None  # an HTTP error means reachable, without an /info
 
     def body(self, prepared: PreparedRequest) -> dict[str, Any]:
         """The request: the prompt (the request's text) and every image, a video as its frames."""
@@ -311,57 +240,19 @@ class ScoresAdapter(Adapter):
         kind = "video" if any(m.kind == "video" for m in prepared.media) else "image"
         return {"prompt": prepared.request.text, "kind": kind, "media": media}
 
-    async def _call(self, prepared: PreparedRequest) -> Reply:
-        """One request with its retries. Never raises: failures become `Reply.error`."""
-        try:
-            body = self.body(prepared)
-            if not body["media"]:
-                return Reply(prepared.key, error="the request has no image or video to score", attempts=0)
-            payload = json.dumps(body)
-        except Exception as exc:  # noqa: BLE001 - a bad request is that sample's error
-            return Reply(prepared.key, error=f"cannot build the request: {exc}", attempts=0)
-        start = time.perf_counter()
-        error = "no attempt made"
-        for attempt in range(self.max_retries + 1):
-            try:
-                score = await self._post(payload)
-                return Reply(prepared.key, score=score, latency_s=time.perf_counter() - start, attempts=attempt + 1)
-            except _RetryableError as exc:
-                error = str(exc)
-                if attempt < self.max_retries:
-                    await asyncio.sleep(self._delay(attempt, exc.retry_after))
-            except _FatalError as exc:
-                return Reply(prepared.key, error=str(exc), latency_s=time.perf_counter() - start, attempts=attempt + 1)
-        return Reply(prepared.key, error=f"{error} (gave up after {self.max_retries + 1} attempts)",
-                     latency_s=time.perf_counter() - start, attempts=self.max_retries + 1)
+    def payload(self, prepared: PreparedRequest) -> str:
+        body = self.body(prepared)
+        if not body["media"]:
+            raise UnsendableRequest("the request has no image or video to score")
+        return json.dumps(body)
 
-    async def _post(self, payload: str) -> float:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(limit=0, limit_per_host=self.concurrency)
-            self._session = aiohttp.ClientSession(connector=connector, headers={"Content-Type": "application/json"})
-        try:
-            async with self._session.post(self.url, data=payload,  # type: ignore[arg-type]
-                                          timeout=aiohttp.ClientTimeout(total=self.timeout)) as resp:
-                raw = await resp.read()
-                if resp.status != 200:
-                    message = f"HTTP {resp.status} from {self.url}: {_error_message(raw)}"
-                    if resp.status in RETRY_STATUS or resp.status >= 500:
-                        raise _RetryableError(message, _retry_after(resp.headers.get("Retry-After")))
-                    raise _FatalError(message)
-        except asyncio.TimeoutError:
-            raise _RetryableError(f"timeout after {self.timeout:g} s from {self.url}") from None
-        except aiohttp.ClientError as exc:
-            raise _RetryableError(f"connection error with {self.url}: {type(exc).__name__}: {exc}") from None
+    def answer(self, raw: bytes, where: str) -> Answer:
+        """`{"score": float}`; an unreadable answer is retried, a non-finite score is not."""
         try:
             value = json.loads(raw)["score"]
         except (ValueError, KeyError, TypeError):
-            raise _RetryableError(f"malformed answer from {self.url}: {raw[:120]!r}") from None
-        parsed = parse_score(value, f"the answer of {self.url}")
+            raise RetryableError(f"malformed answer from {where}: {raw[:120]!r}") from None
+        parsed = parse_score(value, f"the answer of {where}")
         if parsed.problem is not None:
-            raise _FatalError(parsed.problem)
-        return parsed.score  # type: ignore[return-value]
-
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_retry_after)
-        return min(self.backoff * (2 ** attempt) * self._rng.uniform(0.5, 1.5), self.max_backoff)
+            raise FatalError(parsed.problem)
+        return Answer(score=parsed.score)

@@ -23,8 +23,6 @@ class ScriptedAdapter(SequentialAdapter):
         for the model's identity (the cache key); fail_rate: share of prompts (by hash) that fail;
         delay: seconds per call; needs_media: read and check media like a real VLM; fn: Python-only
         hook computing the reply."""
-        super().__init__(reply=reply, replies=replies, model_id=model_id, fail_rate=fail_rate, delay=delay,
-                         needs_media=needs_media)
         self.reply = reply
         self.candidates = replies.split("|")
         self.model_id = model_id

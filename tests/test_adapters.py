@@ -50,7 +50,7 @@ def test_max_new_tokens_is_run_identity(tmp_path, capsys):
     """max_new_tokens=8 and =64 are two configurations (config hash and run id differ), each recorded in clear."""
     pytest.importorskip("transformers")
     from harness.cli import main
-    from reward.tiny_models import save_tiny
+    from reward.testing.tiny_models import save_tiny
 
     from .conftest import make_data_dir, row
 

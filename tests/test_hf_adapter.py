@@ -13,7 +13,7 @@ from harness.errors import UsageError  # noqa: E402
 from harness.judging import JudgeClient  # noqa: E402
 from harness.runner import RunOptions, run  # noqa: E402
 from reward.hf import HFAdapter  # noqa: E402
-from reward.tiny_models import save_tiny  # noqa: E402
+from reward.testing.tiny_models import save_tiny  # noqa: E402
 from tasks.vlrewardbench import VLRewardBench  # noqa: E402
 
 from .conftest import only_run_dir, read_jsonl  # noqa: E402
@@ -117,7 +117,7 @@ def test_same_judge_direct_and_behind_the_openai_server(tiny_dirs, vlrb_dir, tmp
     `openai` run and the `hf` run must read exactly the same replies."""
     from reward.hf import openai_responder
     from reward.openai_api import OpenAIAdapter
-    from reward.testserver import FakeOpenAIServer
+    from reward.testing.testserver import FakeOpenAIServer
 
     opts = dict(tasks=["vlrewardbench"], data_dir=vlrb_dir, limit=12, use_cache=False, bootstrap_resamples=10)
     direct = run(RunOptions(model="hf", output=tmp_path / "hf", **opts),

@@ -13,7 +13,7 @@ from harness.judging import JudgeClient
 from harness.records import Generation, LoadedMedia, MediaRef, PreparedRequest, Request
 from harness.runner import RunOptions, run
 from reward.openai_api import OpenAIAdapter, _retry_after
-from reward.testserver import FakeOpenAIServer
+from reward.testing.testserver import FakeOpenAIServer
 
 from .conftest import make_data_dir, only_run_dir, read_jsonl, row
 

@@ -239,9 +239,9 @@ def test_service_module_runs_standalone_without_heavy_imports(tmp_path):
 # ---- PickScore on a tiny CLIP -----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny_clip(tmp_path_factory) -> tuple[Path, Path]:
-    """(checkpoint dir, processor dir) of a random 2-layer CLIP (reward.tiny_models.save_tiny_clip)."""
+    """(checkpoint dir, processor dir) of a random 2-layer CLIP (reward.testing.tiny_models.save_tiny_clip)."""
     pytest.importorskip("transformers")
-    from reward.tiny_models import save_tiny_clip
+    from reward.testing.tiny_models import save_tiny_clip
 
     return save_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))
 
