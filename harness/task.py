@@ -1,26 +1,38 @@
-"""What a task is: data (name, version, protocols, splits) plus four small functions.
+"""What a task is: data (name, version, protocols, splits) plus small functions.
 
-    load(cfg)                        -> Dataset     (hub at a pinned revision, or a local copy)
+    rows(cfg)                        -> RowSource   (hub at a pinned revision, or a local copy; lazy)
+    sample(row)                      -> Sample      (one row's fields checked, media placed)
     requests(sample, cfg)            -> [Request]   (prompt template, media, answer order)
     parse(sample, exchanges, cfg)    -> Parsed      (raw reply text -> verdict -> per-sample outcome)
     score(judgments, cfg)            -> Scoring     (per-sample outcomes -> metrics)
 
+`load(cfg)` is their fixed composition: `stream(cfg)` turns rows into samples one at a time and counts
+what results.json records about the data (`Tally`, `info`), and `load` collects them into a `Dataset`.
+Most tasks only declare `data` (a `DataSpec`: the hub dataset and/or the `--data-dir` layout) and write
+`sample`; the default `rows` reads JSONL line by line and hub datasets row by row (see harness.rows).
+
 Protocols (`strict`, `official`, `unifiedreward`, ...) are entries in `protocols`, not forks of the
-task: the four functions read `cfg.protocol` where the protocols differ.
+task: the functions read `cfg.protocol` where the protocols differ.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from .errors import UsageError, did_you_mean
 from .metrics import Compute
-from .records import Judgment, Reply, Request, Sample
+from .records import Judgment, MediaRef, Reply, Request, Sample
+from .rows import (DataSpec, DatasetInfo, HubLayout, IdRule, LocalLayout, MediaRule, RawRow, Row, RowSource,
+                   hub_media, hub_rows, local_rows, path_media, records_reader)
+
+__all__ = ["DataSpec", "Dataset", "DatasetInfo", "HubLayout", "IdRule", "LocalLayout", "Parsed", "ProtocolSpec",
+           "Row", "RowSource", "SampleStream", "Scoring", "Tally", "Task", "TaskConfig"]
 
 
 @dataclass(frozen=True)
@@ -50,10 +62,63 @@ class TaskConfig:
 
 @dataclass(frozen=True)
 class Dataset:
-    """The samples to judge (in dataset order) plus what results.json records about their source."""
+    """The samples to judge (in dataset order) plus what results.json records about their source
+    (`DatasetInfo.as_dict()`; `dataset_info` reads it back as the typed record)."""
 
     samples: list[Sample]
     info: Mapping[str, Any]
+
+    @property
+    def dataset_info(self) -> DatasetInfo:
+        return DatasetInfo.from_dict(self.info)
+
+
+class Tally:
+    """What results.json records about the samples beside their source, counted as they go by (so nothing
+    needs all rows at once): `n_rows`, plus the counts a task adds in `Task.observe`."""
+
+    def __init__(self) -> None:
+        self.n_rows = 0
+        self.counts: Counter[str] = Counter()
+        self.values: dict[str, set[Any]] = {}
+
+    def count(self, name: str, n: int | bool = 1) -> None:
+        self.counts[name] += int(n)
+
+    def distinct(self, name: str, *values: Any) -> None:
+        """Count the distinct `values` seen under `name` (none given: the name is still recorded, as 0)."""
+        self.values.setdefault(name, set()).update(values)
+
+    def facts(self) -> dict[str, Any]:
+        return {**self.counts, **{name: len(seen) for name, seen in self.values.items()}}
+
+
+class SampleStream:
+    """A task's samples in dataset order, built one row at a time. The source is opened (and a missing file
+    or unreachable hub reported) when the stream is made; `info()` is complete once every sample has gone by.
+    One pass only: the tally counts what it sees."""
+
+    def __init__(self, task: "Task", cfg: TaskConfig):
+        self.task, self.cfg = task, cfg
+        self.rows = task.rows(cfg)
+        self.tally = Tally()
+        self._state = "new"
+
+    def __iter__(self) -> Iterator[Sample]:
+        if self._state != "new":
+            raise RuntimeError("a SampleStream is read once; call Task.stream again for another pass")
+        self._state = "reading"
+        for row in self.rows:
+            sample = self.task.to_sample(row)
+            self.tally.n_rows += 1
+            self.task.observe(self.tally, row, sample)
+            yield sample
+        self._state = "done"
+
+    def info(self) -> DatasetInfo:
+        if self._state != "done":
+            raise RuntimeError("the dataset info is known once every sample has been read")
+        return self.task.info(self.cfg, self.rows.info, self.tally)
 
 
 @dataclass(frozen=True)
@@ -133,8 +198,72 @@ class Task(ABC):
             raise UsageError(f"task {self.name!r} has no split {did_you_mean(split, list(self.splits))}")
         return split
 
+    # ---- rows -> samples (the seam) ------------------------------------------------------------------
+    #: Where the rows come from; the default `rows` reads it. None: the task implements `rows` itself.
+    data: ClassVar[DataSpec | None] = None
+
+    def rows(self, cfg: TaskConfig) -> RowSource:
+        """The task's rows, lazily: `--data-dir` through `data.local`, else the hub dataset `data.hub` at
+        `cfg.revision` or the pinned revision. Opening checks what can be checked before any row is read (the
+        file is there, the hub answers)."""
+        spec = self.data
+        if spec is None:
+            raise NotImplementedError(f"task {self.name!r} declares no `data`; it must implement rows()")
+        root = cfg.data_dir
+        if root is not None:
+            if spec.local is None:
+                raise UsageError(f"task {self.name!r} reads its data from the hub only; --data-dir does not apply")
+            rows = local_rows(spec.local, root, cfg.split, spec.hub,
+                              media=lambda raw, uid: self.local_media(raw.fields or {}, root, raw.where))
+        elif spec.hub is not None:
+            rows = hub_rows(spec.hub, cfg.split or self.splits[0], cfg.revision,
+                            spec.local.file + " + media" if spec.local else "")
+        else:
+            raise UsageError(f"{self.name} needs --data-dir {spec.needs_data_dir}".rstrip())
+        return rows.with_facts(**spec.facts) if spec.facts else rows
+
+    def local_media(self, fields: Mapping[str, Any], root: Path, where: str) -> dict[str, MediaRef]:
+        """A local row's media references; the default reads `data.local.media` (paths relative to `root`)."""
+        columns = self.data.local.media if self.data and self.data.local else {}
+        return dict(path_media(root, columns)(RawRow(0, where, fields), ""))
+
+    def rows_from(self, records: Iterable[Mapping[str, Any]], media: MediaRule | None = None) -> RowSource:
+        """Rows of the task's hub dataset that were read elsewhere (e.g. lmms-eval's copy), under the hub's id
+        rule, so their samples are the ones a hub run builds. `media` replaces the hub's media rule (embedded
+        bytes); `records` must be iterable more than once."""
+        layout = self.data.hub if self.data else None
+        if layout is None:
+            raise UsageError(f"task {self.name!r} has no hub dataset")
+        info = DatasetInfo(source="hub", id=layout.dataset, config=layout.config, revision=layout.revision)
+        return RowSource(info, records_reader(records, layout.dataset), layout.ids, media or hub_media(layout),
+                         layout.dataset)
+
     @abstractmethod
-    def load(self, cfg: TaskConfig) -> Dataset: ...
+    def sample(self, row: Row) -> Sample:
+        """One readable row as a Sample: its fields checked (a bad row is a Sample with a `problem` naming
+        `row.where`, the id and the field), `data` holding what requests and parse read, media in order."""
+
+    def to_sample(self, row: Row) -> Sample:
+        """`sample(row)`, or for a row that could not be read at all, a Sample carrying why."""
+        if row.problem is not None:
+            return Sample(row.id, row.index, {}, problem=row.problem)
+        return self.sample(row)
+
+    def observe(self, tally: Tally, row: Row, sample: Sample) -> None:
+        """Count what results.json should record about the samples (`tally.count`, `tally.distinct`)."""
+
+    def info(self, cfg: TaskConfig, source: DatasetInfo, tally: Tally) -> DatasetInfo:
+        """results.json `dataset`: the source's identity, the row count and the tally's facts."""
+        return replace(source, n_rows=tally.n_rows, extra={**source.extra, **tally.facts()})
+
+    def stream(self, cfg: TaskConfig) -> SampleStream:
+        return SampleStream(self, cfg)
+
+    def load(self, cfg: TaskConfig) -> Dataset:
+        """Every sample, in dataset order, and the dataset info (the fixed composition of the seam)."""
+        stream = self.stream(cfg)
+        samples = list(stream)
+        return Dataset(samples, stream.info().as_dict())
 
     @abstractmethod
     def requests(self, sample: Sample, cfg: TaskConfig) -> list[Request]: ...

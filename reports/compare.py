@@ -34,13 +34,10 @@ from harness.metrics import bootstrap_ci
 from harness.records import Judgment
 from harness.registry import TASKS
 from harness.store import atomic_write_json, json_safe
-from harness.task import Scoring, TaskConfig
+from harness.task import DatasetInfo, Scoring, TaskConfig
 
 from .runs import Run, RunError, load_run
 
-#: What identifies a task's data in results.json `dataset` beside its `source` (the local `path` differs
-#: between machines, `n_rows` follows from the rest and the split is compared with the task's).
-DATASET_IDENTITY = ("id", "config", "revision", "data_sha256")
 #: Hub datasets that moved: an old name and its new one are the same dataset (same commits).
 DATASET_ALIASES = {"KwaiVGI/VideoGen-RewardBench": "KlingTeam/VideoGen-RewardBench"}
 #: Fields of a task's results that must agree for its numbers to be like for like.
@@ -254,18 +251,20 @@ def _identity_problems(task: str, base: Mapping[str, Any], cand: Mapping[str, An
         if base.get(key) != cand.get(key):
             problems.append(f"{task}: {key} differs (baseline {_short(base.get(key))}, "
                             f"candidate {_short(cand.get(key))})")
-    b_data, c_data = base.get("dataset") or {}, cand.get("dataset") or {}
-    if b_data.get("source") != c_data.get("source"):
-        problems.append(f"{task}: dataset.source differs (baseline {_short(b_data.get('source'))}, candidate "
-                        f"{_short(c_data.get('source'))}): the data cannot be shown to be the same")
+    b_data = DatasetInfo.from_dict(base.get("dataset") or {})
+    c_data = DatasetInfo.from_dict(cand.get("dataset") or {})
+    if b_data.source != c_data.source:
+        problems.append(f"{task}: dataset.source differs (baseline {_short(b_data.source)}, candidate "
+                        f"{_short(c_data.source)}): the data cannot be shown to be the same")
         return problems
-    for key in DATASET_IDENTITY:
-        b_value, c_value = b_data.get(key), c_data.get(key)
+    b_identity, c_identity = b_data.identity(), c_data.identity()
+    for key in DatasetInfo.IDENTITY:
+        b_value, c_value = b_identity[key], c_identity[key]
         if key == "id":
             b_value, c_value = DATASET_ALIASES.get(b_value, b_value), DATASET_ALIASES.get(c_value, c_value)
         if b_value != c_value:
-            problems.append(f"{task}: dataset.{key} differs (baseline {_short(b_data.get(key))}, "
-                            f"candidate {_short(c_data.get(key))})")
+            problems.append(f"{task}: dataset.{key} differs (baseline {_short(b_identity[key])}, "
+                            f"candidate {_short(c_identity[key])})")
     return problems
 
 

@@ -38,25 +38,18 @@ Protocols:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import random
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, ClassVar, Mapping, Sequence
 
-from harness import hub
-from harness.errors import UsageError
-from harness.jsonl import parse_jsonl
 from harness.records import Generation, Judgment, MediaKind, MediaRef, Part, Reply, Request, Sample
 from harness.registry import task
-from harness.task import Dataset, Parsed, ProtocolSpec, Scoring, Task, TaskConfig
+from harness.task import DataSpec, HubLayout, IdRule, LocalLayout, Parsed, ProtocolSpec, Row, Scoring, Task, TaskConfig
 
 from .pairwise import (ARENA_CORRECT, QWEN_IMAGE_GENERATION, QWEN_MAX_FRAMES, QWEN_VIDEO_GENERATION, VOTE_TO_H,
-                       arena_vote, margin_outcome, qwen_script_verdict, score_accuracy, score_margins,
-                       score_script_accuracy, score_three_way, scorer_requests, shown_h, three_way_choice)
+                       arena_vote, choices_draw, margin_outcome, qwen_script_verdict, score_accuracy, score_margins,
+                       score_script_accuracy, score_three_way, scorer_requests, seeded_swap, shown_h,
+                       three_way_choice)
 from .templates import load_template, render
-from .vlrewardbench import seeded_swap
 
 HF_DATASET = "TIGER-Lab/GenAI-Bench"
 # No commit of the hub repo could be verified from this machine; the loader records the commit it
@@ -119,85 +112,23 @@ class GenAIBench(Task):
     splits = ("test_v1", "test")
     scorer_protocol = "scores"
 
-    # ---- load -------------------------------------------------------------------------------------
-    def load(self, cfg: TaskConfig) -> Dataset:
-        if cfg.data_dir is not None:
-            return self._load_local(cfg.data_dir, cfg.split or "test_v1")
-        return self._load_hub(cfg.split or "test_v1", cfg.revision)
+    # ---- rows -> samples -----------------------------------------------------------------------------
+    def sample(self, row: Row) -> Sample:
+        vote = row.fields.get("vote_type")
+        missing = [f for f in self.spec.text_fields if not isinstance(row.fields.get(f), str)]
+        if vote not in VOTE_TO_H:
+            return Sample(row.id, row.index, {}, problem=f"{row.where}: unknown vote label {vote!r} (expected one "
+                                                         f"of {', '.join(VOTE_TO_H)})")
+        if missing:
+            return Sample(row.id, row.index, {}, problem=f"{row.where}: missing text field(s) {', '.join(missing)}")
+        data = {f: row.fields[f] for f in self.spec.text_fields}
+        data.update(vote_type=vote, h=VOTE_TO_H[vote], media=dict(row.media))
+        return Sample(row.id, row.index, data, tuple(row.media.values()))
 
     def _sample(self, sample_id: str, index: int, row: Mapping[str, Any], media: dict[str, MediaRef],
                 where: str) -> Sample:
-        vote = row.get("vote_type")
-        missing = [f for f in self.spec.text_fields if not isinstance(row.get(f), str)]
-        if vote not in VOTE_TO_H:
-            return Sample(sample_id, index, {}, problem=f"{where}: unknown vote label {vote!r} (expected one of "
-                                                         f"{', '.join(VOTE_TO_H)})")
-        if missing:
-            return Sample(sample_id, index, {}, problem=f"{where}: missing text field(s) {', '.join(missing)}")
-        data = {f: row[f] for f in self.spec.text_fields}
-        data.update(vote_type=vote, h=VOTE_TO_H[vote], media=media)
-        return Sample(sample_id, index, data, tuple(media.values()))
-
-    def _media_fields(self) -> tuple[str, ...]:
-        return (*self.spec.context_media, self.spec.left, self.spec.right)
-
-    def _load_local(self, data_dir: Path, split: str) -> Dataset:
-        path = data_dir / f"{self.spec.config}.jsonl"
-        if not path.is_file():
-            raise UsageError(f"--data-dir {data_dir}: no {path.name} there (one row per item: idx, "
-                             f"{', '.join(self.spec.text_fields)}, vote_type, media paths)")
-        raw = path.read_bytes()
-        samples: list[Sample] = []
-        for lineno, where, row, problem in parse_jsonl(raw.decode("utf-8").splitlines(), path.name):
-            if row is None:
-                samples.append(Sample(f"line-{lineno}", len(samples), {}, problem=problem))
-                continue
-            sample_id = str(row.get("idx", len(samples)))
-            media = {}
-            for field in self._media_fields():
-                value = row.get(field)
-                media[field] = MediaRef(self.spec.kind if field != "source_image" else "image",
-                                        value if isinstance(value, str) else f"{where}: {field}",
-                                        path=(data_dir / value) if isinstance(value, str) else None)
-            samples.append(self._sample(sample_id, len(samples), row, media, where))
-        ids = [s.id for s in samples]
-        if len(set(ids)) != len(ids):
-            raise UsageError(f"{path}: idx values repeat; each row needs its own idx")
-        info = {"id": HF_DATASET, "config": self.spec.config, "source": "local", "path": str(data_dir.resolve()),
-                "split": split, "data_sha256": hashlib.sha256(raw).hexdigest(), "n_rows": len(samples)}
-        return Dataset(samples, info)
-
-    def _load_hub(self, split: str, revision: str | None = None) -> Dataset:
-        try:
-            import datasets
-            from huggingface_hub import HfApi
-        except ImportError as exc:  # pragma: no cover - core dependencies
-            raise UsageError("loading from the hub needs `datasets` and `huggingface_hub`") from exc
-        hub.require(f"cannot load {HF_DATASET} {self.spec.config}/{split}")
-        try:
-            revision = revision or HF_REVISION or HfApi().dataset_info(HF_DATASET).sha
-            ds = datasets.load_dataset(HF_DATASET, self.spec.config, split=split, revision=revision)
-        except Exception as exc:
-            raise UsageError(f"cannot load {HF_DATASET} {self.spec.config}/{split} from the hub: {exc}. Use "
-                             f"--data-dir with a local copy ({self.spec.config}.jsonl + media).") from None
-        if self.spec.kind == "image":
-            for field in self._media_fields():
-                ds = ds.cast_column(field, datasets.Image(decode=False))
-        samples = []
-        for index, row in enumerate(ds):
-            media = {}
-            for field in self._media_fields():
-                value = row.get(field)
-                label = f"{HF_DATASET}:{self.spec.config}:{index}:{field}"
-                if isinstance(value, dict):  # an embedded image
-                    data = value.get("bytes") or b""
-                    media[field] = MediaRef("image", label, loader=(lambda b=data: b))
-                else:  # a video URL
-                    media[field] = MediaRef(self.spec.kind, label, loader=(lambda u=value: _download(u)))
-            samples.append(self._sample(str(index), index, row, media, f"{HF_DATASET} row {index}"))
-        info = {"id": HF_DATASET, "config": self.spec.config, "source": "hub", "revision": revision,
-                "split": split, "n_rows": len(samples)}
-        return Dataset(samples, info)
+        """Kept for harness.lmms.bridge until it builds samples through `sample`."""
+        return self.sample(Row(index, sample_id, row, media, where, "hub"))
 
     # ---- requests ---------------------------------------------------------------------------------
     def requests(self, sample: Sample, cfg: TaskConfig) -> list[Request]:
@@ -245,7 +176,7 @@ class GenAIBench(Task):
         if cfg.protocol == "strict":
             return seeded_swap(cfg.seed, sample.id)
         if self.spec.kind == "video" or cfg.protocol == "unifiedreward-qwen":  # the scripts' stream, seeded
-            return not _keeps_order(cfg.seed, sample.index)
+            return choices_draw(cfg.seed, sample.index)  # True: the pair is shown B first
         return False
 
     # ---- parse ------------------------------------------------------------------------------------
@@ -312,16 +243,6 @@ def _frames(ref: MediaRef, n: int, rule: str) -> dict[str, Any]:
     return {"frames": n, "sampling": rule} if ref.kind == "video" else {}
 
 
-@lru_cache(maxsize=8)
-def _order_stream(seed: int, length: int) -> tuple[bool, ...]:
-    rng = random.Random(seed)
-    return tuple(rng.choices([True, False])[0] for _ in range(length))
-
-
-def _keeps_order(seed: int, index: int) -> bool:
-    return not _order_stream(seed, max(2048, index + 1))[index]
-
-
 def render_slots(template: str, texts: Mapping[str, str], media: Mapping[str, MediaRef]) -> tuple[Part, ...]:
     """Fill a GenAI-Bench template: `<field>` text slots are replaced, then the text is cut at each
     `<field>` media slot in the order they appear (as the benchmark's `run_pairwise_example` does)."""
@@ -340,22 +261,16 @@ def render_slots(template: str, texts: Mapping[str, str], media: Mapping[str, Me
     return tuple(parts)
 
 
-def _download(url: str | None) -> bytes:
-    """A GenAI-Bench video URL to bytes (hub files through the hub cache)."""
-    if not url:
-        raise ValueError("no video URL in this row")
-    if "huggingface.co/datasets/" in url:
-        from huggingface_hub import hf_hub_download
-
-        repo_and_rest = url.split("datasets/", 1)[1]
-        repo_id, rest = repo_and_rest.split("/blob/", 1)
-        revision, filename = rest.split("/", 1)
-        return Path(hf_hub_download(repo_id=repo_id, filename=filename, repo_type="dataset",
-                                    revision=revision)).read_bytes()
-    import urllib.request
-
-    with urllib.request.urlopen(url, timeout=60) as resp:
-        return resp.read()
+def _data(spec: Spec) -> DataSpec:
+    """The hub configs embed images and link videos; a local copy holds paths relative to --data-dir."""
+    kinds: dict[str, MediaKind] = {f: spec.kind if f != "source_image" else "image"
+                                   for f in (*spec.context_media, spec.left, spec.right)}
+    images = tuple(f for f, kind in kinds.items() if kind == "image")
+    return DataSpec(
+        hub=HubLayout(HF_DATASET, HF_REVISION, spec.config, image_columns=images,
+                      url_columns=tuple(f for f in kinds if f not in images), ids=IdRule((), fallback="{index}")),
+        local=LocalLayout(f"{spec.config}.jsonl", kinds, IdRule(("idx",), fallback="{index}"),
+                          layout=f"one row per item: idx, {', '.join(spec.text_fields)}, vote_type, media paths"))
 
 
 IMAGE = Spec("image_generation", "image", ("prompt",), "left_image", "right_image", (), "prompt",
@@ -369,6 +284,7 @@ EDIT = Spec("image_edition", "image", ("source_prompt", "target_prompt", "instru
 @task("genai_bench_image")
 class GenAIBenchImage(GenAIBench):
     spec = IMAGE
+    data = _data(IMAGE)
     protocols = _protocols(IMAGE)
     default_protocol = "strict"
 
@@ -376,6 +292,7 @@ class GenAIBenchImage(GenAIBench):
 @task("genai_bench_video")
 class GenAIBenchVideo(GenAIBench):
     spec = VIDEO
+    data = _data(VIDEO)
     protocols = _protocols(VIDEO)
     default_protocol = "strict"
 
@@ -385,5 +302,6 @@ class GenAIBenchEdit(GenAIBench):
     """Image editing has no UnifiedReward prompt: the benchmark's own protocol is the default."""
 
     spec = EDIT
+    data = _data(EDIT)
     protocols = _protocols(EDIT)
     default_protocol = "genai-arena"

@@ -23,19 +23,19 @@ mean (docs/downstream.md), so `pickscore` will not match it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
 from harness.errors import UsageError
-from harness.jsonl import JsonlRow, parse_jsonl
-from harness.records import Generation, Judgment, MediaRef, Reply, Request, Sample
+from harness.records import Generation, Judgment, Reply, Request, Sample
 from harness.registry import task
-from harness.task import Dataset, Parsed, ProtocolSpec, Scoring, Task, TaskConfig
+from harness.rows import RowSource
+from harness.task import (DataSpec, IdRule, LocalLayout, Parsed, ProtocolSpec, Row, Scoring, Tally, Task,
+                          TaskConfig)
 
 MANIFEST = "manifest.jsonl"
 GENERATION_INFO = "generation.json"
@@ -47,6 +47,13 @@ SCALES: dict[str, tuple[float, str]] = {
     "imagereward": (1.0, "raw ImageReward reward (z-scored scale, about -2 to 2)"),
     "score": (1.0, "the scorer's raw output, mean over images"),
 }
+
+
+def image_stem(fields: Mapping[str, Any]) -> str | None:
+    """A well-formed manifest row's sample id: its image's file stem (None: no id, the row is malformed)."""
+    if all(isinstance(fields.get(k), str) for k in ("prompt", "path")) and fields.get("id") is not None:
+        return Path(fields["path"]).stem
+    return None
 
 
 class ImageGenScoring(Task):
@@ -74,43 +81,30 @@ class ImageGenScoring(Task):
         return TaskConfig(protocol=protocol, seed=seed, split=self.resolve_split(split), data_dir=data_dir,
                           scorer=True, revision=revision)
 
-    def load(self, cfg: TaskConfig) -> Dataset:
+    data = DataSpec(local=LocalLayout(MANIFEST, {"path": "image"}, IdRule(derive=image_stem),
+                                      layout="written by `harness generate`"))
+
+    def rows(self, cfg: TaskConfig) -> RowSource:
         if cfg.data_dir is None:
             raise UsageError(f"{self.name} needs --data-dir: the output of `harness generate` on {self.prompt_set} "
                              f"({MANIFEST} + images)")
-        path = cfg.data_dir / MANIFEST
-        if not path.is_file():
-            raise UsageError(f"--data-dir {cfg.data_dir}: no {MANIFEST} (written by `harness generate`)")
-        raw = path.read_bytes()
-        samples: list[Sample] = []
-        seen: set[str] = set()
-        for parsed in parse_jsonl(raw.decode("utf-8").splitlines(), MANIFEST):
-            samples.append(self._sample(parsed, len(samples), cfg.data_dir, seen))
-        prompts = {s.data.get("prompt_id") for s in samples if s.problem is None}
-        info: dict[str, Any] = {"source": "local", "path": str(cfg.data_dir.resolve()),
-                                "data_sha256": hashlib.sha256(raw).hexdigest(), "prompt_set": self.prompt_set,
-                                "n_images": len(samples), "n_prompts": len(prompts),
-                                "expected_prompts": self.expected_prompts}
+        facts: dict[str, Any] = {"prompt_set": self.prompt_set, "expected_prompts": self.expected_prompts}
         generation = cfg.data_dir / GENERATION_INFO
         if generation.is_file():
             try:
-                info["generation"] = json.loads(generation.read_text(encoding="utf-8"))
+                facts["generation"] = json.loads(generation.read_text(encoding="utf-8"))
             except ValueError:
-                info["generation"] = f"unreadable {GENERATION_INFO}"
-        return Dataset(samples, info)
+                facts["generation"] = f"unreadable {GENERATION_INFO}"
+        return super().rows(cfg).with_facts(**facts)
 
-    def _sample(self, parsed: JsonlRow, index: int, root: Path, seen: set[str]) -> Sample:
-        lineno, where, row, problem = parsed
-        if row is None:
-            return Sample(f"line-{lineno}", index, {}, problem=problem)
-        if not all(isinstance(row.get(k), str) for k in ("prompt", "path")) or row.get("id") is None:
-            return Sample(f"line-{lineno}", index, {}, problem=f"{where}: needs 'id', 'prompt' and 'path'")
-        sample_id = Path(row["path"]).stem
-        if sample_id in seen:
-            raise UsageError(f"{root / MANIFEST}: image {row['path']!r} is listed twice (line {lineno})")
-        seen.add(sample_id)
-        media = MediaRef("image", row["path"], path=root / row["path"])
-        return Sample(sample_id, index, {"prompt": row["prompt"], "prompt_id": str(row["id"])}, (media,))
+    def sample(self, row: Row) -> Sample:
+        if image_stem(row.fields) is None:
+            return Sample(row.id, row.index, {}, problem=f"{row.where}: needs 'id', 'prompt' and 'path'")
+        return Sample(row.id, row.index, {"prompt": row.fields["prompt"], "prompt_id": str(row.fields["id"])},
+                      (row.media["path"],))
+
+    def observe(self, tally: Tally, row: Row, sample: Sample) -> None:
+        tally.distinct("n_prompts", *([sample.data["prompt_id"]] if sample.problem is None else []))
 
     def requests(self, sample: Sample, cfg: TaskConfig) -> list[Request]:
         media = sample.media[0]

@@ -28,19 +28,17 @@ Data (`--data-dir DIR`, nothing is downloaded): HF `Shengcao1006/MMHal-Bench` as
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections import Counter
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from harness.errors import UsageError
 from harness.records import Generation, Judgment, MediaRef, Reply, Request, Sample
 from harness.registry import task
-from harness.task import Dataset, Parsed, ProtocolSpec, Scoring, Task, TaskConfig
+from harness.rows import RawRow, RowSource, file_sha256, local_file, local_info, read_json_list, records_reader
+from harness.task import IdRule, Parsed, ProtocolSpec, Row, Scoring, Task, TaskConfig
 
 from .templates import load_template
 
@@ -87,45 +85,40 @@ class MMHalBench(Task):
     needs_judge = True
     default_judge = ("openai", {"model": JUDGE_MODEL})
 
-    def load(self, cfg: TaskConfig) -> Dataset:
+    def rows(self, cfg: TaskConfig) -> RowSource:
+        """The questions of `response_template.json` (a JSON list, read whole), ids their positions."""
         if cfg.data_dir is None:
             raise UsageError(f"mmhal_bench needs --data-dir with {FILE_NAME} and images/ (a local copy of HF "
                              f"Shengcao1006/MMHal-Bench; docs/downstream.md)")
-        path = cfg.data_dir / FILE_NAME
-        if not path.is_file():
-            raise UsageError(f"--data-dir {cfg.data_dir}: no {FILE_NAME} there")
-        raw = path.read_bytes()
-        try:
-            rows = json.loads(raw.decode("utf-8"))
-        except ValueError as exc:
-            raise UsageError(f"{path}: malformed JSON ({exc})") from None
-        if not isinstance(rows, list):
-            raise UsageError(f"{path}: expected a JSON list of 96 questions")
-        samples = [self._sample(i, row, cfg.data_dir) for i, row in enumerate(rows)]
-        info = {"source": "local", "path": str(cfg.data_dir.resolve()), "data_sha256": hashlib.sha256(raw).hexdigest(),
-                "n_rows": len(rows), "expected_rows": 96}
-        return Dataset(samples, info)
+        root = cfg.data_dir
+        path = local_file(root, FILE_NAME)
 
-    def _sample(self, index: int, row: Any, root: Path) -> Sample:
-        sample_id = str(index)
-        where = f"{FILE_NAME} row {index}"
-        if not isinstance(row, dict):
-            return Sample(sample_id, index, {}, problem=f"{where}: not a JSON object")
-        content = row.get("image_content")
-        if not (isinstance(row.get("question"), str) and isinstance(row.get("gt_answer"), str)
+        def media(raw: RawRow, uid: str) -> dict[str, MediaRef]:  # a row's image_path wins over image_src
+            row = raw.fields or {}
+            if isinstance(row.get("image_path"), str):
+                label = row["image_path"]
+            elif isinstance(row.get("image_src"), str):
+                label = f"images/{row['image_src'].rstrip('/').rsplit('/', 1)[-1]}"
+            else:
+                return {}
+            return {"image": MediaRef("image", label, path=root / label)}
+
+        questions = records_reader(read_json_list(path, "96 questions"), FILE_NAME)
+        return RowSource(local_info(root, file_sha256(path), cfg.split), questions, IdRule((), fallback="{index}"),
+                         media, str(path)).with_facts(expected_rows=96)
+
+    def sample(self, row: Row) -> Sample:
+        where, content, fields = row.where, row.fields.get("image_content"), row.fields
+        if not (isinstance(fields.get("question"), str) and isinstance(fields.get("gt_answer"), str)
                 and isinstance(content, list) and all(isinstance(c, str) for c in content)):
-            return Sample(sample_id, index, {}, problem=f"{where}: needs 'question', 'gt_answer' (strings) and "
+            return Sample(row.id, row.index, {}, problem=f"{where}: needs 'question', 'gt_answer' (strings) and "
                                                         f"'image_content' (a list of strings)")
-        if isinstance(row.get("image_path"), str):
-            label = row["image_path"]
-        elif isinstance(row.get("image_src"), str):
-            label = f"images/{row['image_src'].rstrip('/').rsplit('/', 1)[-1]}"
-        else:
-            return Sample(sample_id, index, {}, problem=f"{where}: needs 'image_src' or 'image_path'")
-        qtype = row.get("question_type") if isinstance(row.get("question_type"), str) else None
-        data = {"question": row["question"], "gt_answer": row["gt_answer"], "image_content": content,
-                "type": qtype or QUESTION_TYPES[index % 8]}
-        return Sample(sample_id, index, data, (MediaRef("image", label, path=root / label),))
+        if not row.media:
+            return Sample(row.id, row.index, {}, problem=f"{where}: needs 'image_src' or 'image_path'")
+        qtype = fields.get("question_type") if isinstance(fields.get("question_type"), str) else None
+        data = {"question": fields["question"], "gt_answer": fields["gt_answer"], "image_content": content,
+                "type": qtype or QUESTION_TYPES[row.index % 8]}
+        return Sample(row.id, row.index, data, (row.media["image"],))
 
     def requests(self, sample: Sample, cfg: TaskConfig) -> list[Request]:
         parts = (*sample.media, sample.data["question"])

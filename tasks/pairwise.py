@@ -4,12 +4,22 @@ the verdict parsers of each protocol, scalar-scorer requests, and the three ways
 Human labels: h = 1 (A / left preferred), -1 (B / right preferred), 0 (tie). GenAI-Bench's four votes map
 leftvote -> 1, rightvote -> -1, tievote and bothbad_vote -> 0 (a "tie" for the three-way numbers; the
 genai-arena protocol still tells tie from both-bad).
+
+Answer order, shared by every pairwise benchmark (and the reward-dataset builder):
+- `seeded_swap(seed, id)`: the `strict` protocols' per-sample decision from (seed, id) alone, so a subset,
+  `--limit` or a resume keeps each item's order;
+- `choices_draw(seed, index)` / `half_draw(seed, index)`: the authors' scripts' global streams, one draw per
+  item in dataset order after `random.seed(seed)` (`random.choices([True, False])[0]`, resp.
+  `random.random() < 0.5`); what a draw means (keep or swap) is each script's own.
 """
 
 from __future__ import annotations
 
+import hashlib
+import random
 import re
-from typing import Any, Mapping, Sequence
+from functools import lru_cache
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -35,6 +45,44 @@ ARENA_CORRECT = {
     "tievote": {"[[A=B]]", "[[A=B=Good]]"},
     "bothbad_vote": {"[[A=B]]", "[[A=B=Bad]]"},
 }
+
+
+def seeded_swap(seed: int, sample_id: str) -> bool:
+    """Per-sample order decision from (seed, id) alone: one bit of sha256 over them (about half swap)."""
+    return hashlib.sha256(f"{seed}\x00{sample_id}".encode()).digest()[0] & 1 == 1
+
+
+def _choices(rng: random.Random) -> bool:
+    return rng.choices([True, False])[0]
+
+
+def _below_half(rng: random.Random) -> bool:
+    return rng.random() < 0.5
+
+
+@lru_cache(maxsize=16)
+def _stream(draw: Callable[[random.Random], bool], seed: int, length: int) -> tuple[bool, ...]:
+    rng = random.Random(seed)
+    return tuple(draw(rng) for _ in range(length))
+
+
+def _nth(draw: Callable[[random.Random], bool], seed: int, index: int) -> bool:
+    # The streams are prefix-stable, so a longer one holds the shorter's draws: lengths grow by doubling
+    # (from 2,048) and each is computed once, however many items a dataset has.
+    length = 2048
+    while length <= index:
+        length *= 2
+    return _stream(draw, seed, length)[index]
+
+
+def choices_draw(seed: int, index: int) -> bool:
+    """The `index`-th `random.choices([True, False])[0]` after `random.seed(seed)` (the LLaVA scripts' stream)."""
+    return _nth(_choices, seed, index)
+
+
+def half_draw(seed: int, index: int) -> bool:
+    """The `index`-th `random.random() < 0.5` after `random.seed(seed)` (the Qwen scripts' stream)."""
+    return _nth(_below_half, seed, index)
 
 
 def arena_vote(text: str | None) -> str | None:

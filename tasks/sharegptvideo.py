@@ -20,21 +20,16 @@ better", ...); a reply naming both or neither is invalid and wrong. Metric: `acc
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
-
-from harness.errors import UsageError
-from harness.jsonl import parse_jsonl
 from harness.records import Generation, Judgment, MediaRef, Reply, Request, Sample
 from harness.registry import task
-from harness.task import Dataset, Parsed, ProtocolSpec, Scoring, Task, TaskConfig
+from harness.task import DataSpec, LocalLayout, Parsed, ProtocolSpec, Row, Scoring, Task, TaskConfig
 
-from .pairwise import score_accuracy
+from .pairwise import score_accuracy, seeded_swap
 from .templates import load_template, render
 from .verdicts import robust_pairwise_choice
-from .vlrewardbench import seeded_swap
 
 FILE_NAME = "pairs.jsonl"
 
@@ -52,47 +47,33 @@ class ShareGPTVideoPairs(Task):
                         "answer order from (seed, id)")),
     }
 
-    def load(self, cfg: TaskConfig) -> Dataset:
-        if cfg.data_dir is None:
-            raise UsageError("sharegptvideo_pairs needs --data-dir with pairs.jsonl: the paper's held-out pairs were "
-                             "never published, so there is nothing to load from the hub")
-        path = cfg.data_dir / FILE_NAME
-        if not path.is_file():
-            raise UsageError(f"--data-dir {cfg.data_dir}: no {FILE_NAME} there")
-        raw = path.read_bytes()
-        samples: list[Sample] = []
-        seen: set[str] = set()
-        for lineno, where, row, problem in parse_jsonl(raw.decode("utf-8").splitlines(), FILE_NAME):
-            if row is None:
-                samples.append(Sample(f"line-{lineno}", len(samples), {}, problem=problem))
-                continue
-            sample_id = str(row.get("id") or f"line-{lineno}")
-            if sample_id in seen:
-                raise UsageError(f"{path}: id {sample_id!r} repeats (line {lineno})")
-            seen.add(sample_id)
-            samples.append(self._sample(sample_id, len(samples), row, cfg, where))
-        info = {"source": "local", "path": str(cfg.data_dir.resolve()), "data_sha256": hashlib.sha256(raw).hexdigest(),
-                "n_rows": len(samples), "note": "user-chosen held-out pairs (the paper's 1k ids are unpublished)"}
-        return Dataset(samples, info)
+    data = DataSpec(local=LocalLayout(FILE_NAME), needs_data_dir=(
+        "with pairs.jsonl: the paper's held-out pairs were never published, so there is nothing to load from the hub"),
+        facts={"note": "user-chosen held-out pairs (the paper's 1k ids are unpublished)"})
 
-    def _sample(self, sample_id: str, index: int, row: dict, cfg: TaskConfig, where: str) -> Sample:
-        responses, gold = row.get("responses"), row.get("gold")
+    def local_media(self, fields: Mapping[str, Any], root: Path, where: str) -> dict[str, MediaRef]:
+        """A video (8 evenly spaced frames) or its frames as images, each at 512x512."""
+        frames = fields.get("frames")
+        if isinstance(fields.get("video"), str):
+            return {"video": MediaRef("video", fields["video"], path=root / fields["video"], frames=8,
+                                      sampling="linspace", resize=(512, 512))}
+        if isinstance(frames, list) and frames and all(isinstance(f, str) for f in frames):
+            return {f"frame {i}": MediaRef("image", f, path=root / f, resize=(512, 512), video_frame=True)
+                    for i, f in enumerate(frames)}
+        return {}
+
+    def sample(self, row: Row) -> Sample:
+        responses, gold, where = row.fields.get("responses"), row.fields.get("gold"), row.where
         if not (isinstance(responses, list) and len(responses) == 2 and all(isinstance(r, str) for r in responses)):
-            return Sample(sample_id, index, {}, problem=f"{where}: 'responses' must be a list of 2 strings")
+            return Sample(row.id, row.index, {}, problem=f"{where}: 'responses' must be a list of 2 strings")
         if gold not in (0, 1):
-            return Sample(sample_id, index, {}, problem=f"{where}: 'gold' must be 0 or 1, got {gold!r}")
-        if not isinstance(row.get("prompt"), str):
-            return Sample(sample_id, index, {}, problem=f"{where}: 'prompt' must be a string")
-        root = Path(cfg.data_dir or ".")
-        frames = row.get("frames")
-        if isinstance(row.get("video"), str):
-            media = (MediaRef("video", row["video"], path=root / row["video"], frames=8, sampling="linspace",
-                              resize=(512, 512)),)
-        elif isinstance(frames, list) and frames and all(isinstance(f, str) for f in frames):
-            media = tuple(MediaRef("image", f, path=root / f, resize=(512, 512), video_frame=True) for f in frames)
-        else:
-            return Sample(sample_id, index, {}, problem=f"{where}: needs 'video' (a path) or 'frames' (paths)")
-        return Sample(sample_id, index, {"prompt": row["prompt"], "responses": responses, "gold": gold}, media)
+            return Sample(row.id, row.index, {}, problem=f"{where}: 'gold' must be 0 or 1, got {gold!r}")
+        if not isinstance(row.fields.get("prompt"), str):
+            return Sample(row.id, row.index, {}, problem=f"{where}: 'prompt' must be a string")
+        if not row.media:
+            return Sample(row.id, row.index, {}, problem=f"{where}: needs 'video' (a path) or 'frames' (paths)")
+        return Sample(row.id, row.index, {"prompt": row.fields["prompt"], "responses": responses, "gold": gold},
+                      tuple(row.media.values()))
 
     def requests(self, sample: Sample, cfg: TaskConfig) -> list[Request]:
         d = sample.data

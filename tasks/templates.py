@@ -13,8 +13,9 @@ IMAGE_SLOT = "<image>"
 
 
 @lru_cache(maxsize=None)
-def load_template(filename: str) -> str:
-    return resources.files("tasks").joinpath("prompts", filename).read_text(encoding="utf-8")
+def load_template(filename: str, package: str = "tasks") -> str:
+    """`prompts/<filename>` of `package` (a benchmark in another package passes its own `__package__`)."""
+    return resources.files(package).joinpath("prompts", filename).read_text(encoding="utf-8")
 
 
 def render(template: str, values: Mapping[str, str], media: Sequence[MediaRef]) -> tuple[Part, ...]:

@@ -4,7 +4,7 @@ VBench itself cannot run here: it pins transformers 4.33 and builds detectron2 f
 environment on the generated videos (docs/downstream.md has the recipe; `harness generate --naming vbench`
 writes the videos under the names it expects) and writes `evaluation_results/<name>_eval_results.json`,
 one JSON object `{dimension: [score, [per-video results]]}` per evaluated dimension set. This task turns
-those numbers into VBench's Total / Quality / Semantic (`harness.metrics.vbench_scores`).
+those numbers into VBench's Total / Quality / Semantic (`vbench_scores`, below).
 
 Design: each of the 16 dimensions is a sample, and the run's model is the `vbench-results` adapter
 (`--model vbench-results --model-args path=DIR_OR_FILE,name=t2v-turbo`), which answers a dimension with the
@@ -26,18 +26,81 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from harness.adapters import Adapter
 from harness.errors import UsageError
-from harness.metrics import VBENCH_DIMENSIONS, VBENCH_QUALITY, vbench_scores
 from harness.records import Generation, Judgment, PreparedRequest, Reply, Request, Sample
 from harness.registry import model, task
-from harness.task import Dataset, Parsed, ProtocolSpec, Scoring, Task, TaskConfig
+from harness.rows import DatasetInfo, RowSource, records_reader
+from harness.task import IdRule, Parsed, ProtocolSpec, Row, Scoring, Task, TaskConfig
 
 ADAPTER = "vbench-results"
+
+# ---- VBench's final scores (paper Table 8) -------------------------------------------------------------
+#
+# VBench's own final-score rule (its scripts/constant.py and cal_final_score.py): each dimension's raw score
+# s (0-1, as the `vbench` package writes it) becomes n = (s - min) / (max - min) * w, with no clipping;
+# Quality is the weighted mean of the first 7 dimensions (sum of n over the sum of their weights, 6.5),
+# Semantic that of the last 9 (sum 9), Total = (4 * Quality + 1 * Semantic) / 5. The constants are
+# VBench's (the min/max are the range it observed over its own sampled videos).
+
+#: dimension -> (min, max, weight), in VBench's order: 7 quality dimensions, then 9 semantic ones.
+VBENCH_DIMENSIONS: dict[str, tuple[float, float, float]] = {
+    "subject_consistency": (0.1462, 1.0, 1.0),
+    "background_consistency": (0.2615, 1.0, 1.0),
+    "temporal_flickering": (0.6293, 1.0, 1.0),
+    "motion_smoothness": (0.706, 0.9975, 1.0),
+    "dynamic_degree": (0.0, 1.0, 0.5),
+    "aesthetic_quality": (0.0, 1.0, 1.0),
+    "imaging_quality": (0.0, 1.0, 1.0),
+    "object_class": (0.0, 1.0, 1.0),
+    "multiple_objects": (0.0, 1.0, 1.0),
+    "human_action": (0.0, 1.0, 1.0),
+    "color": (0.0, 1.0, 1.0),
+    "spatial_relationship": (0.0, 1.0, 1.0),
+    "scene": (0.0, 0.8222, 1.0),
+    "appearance_style": (0.0009, 0.2855, 1.0),
+    "temporal_style": (0.0, 0.364, 1.0),
+    "overall_consistency": (0.0, 0.364, 1.0),
+}
+VBENCH_QUALITY = tuple(VBENCH_DIMENSIONS)[:7]
+VBENCH_SEMANTIC = tuple(VBENCH_DIMENSIONS)[7:]
+
+
+def vbench_scores(dimension_scores: Mapping[str, float]) -> dict[str, float]:
+    """VBench's Quality, Semantic and Total scores in % (as its leaderboard prints them) from raw
+    per-dimension scores in [0, 1].
+
+    Keys are VBench's dimension names as its JSON writes them (`subject_consistency`); the spaced form
+    of its scripts (`subject consistency`) is accepted too. A dimension that is absent counts as raw 0,
+    exactly as VBench's `cal_final_score.py` does (so a partial evaluation is visibly penalised, never
+    silently renormalised); callers name the absent ones as `set(VBENCH_DIMENSIONS) - given` (the
+    `vbench` task reports them). An unknown name or a non-finite score raises ValueError: a typo
+    would otherwise turn a real dimension into a silent 0.
+    """
+    raw: dict[str, float] = {}
+    for key, value in dimension_scores.items():
+        name = str(key).strip().replace(" ", "_")
+        if name not in VBENCH_DIMENSIONS:
+            raise ValueError(f"unknown VBench dimension {key!r}; known: {', '.join(VBENCH_DIMENSIONS)}")
+        if name in raw:
+            raise ValueError(f"VBench dimension {name!r} is given twice")
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"VBench dimension {name!r} has a non-finite score {value!r}")
+        raw[name] = value
+
+    def normalised(name: str) -> float:
+        low, high, weight = VBENCH_DIMENSIONS[name]
+        return (raw.get(name, 0.0) - low) / (high - low) * weight
+
+    quality = sum(normalised(d) for d in VBENCH_QUALITY) / sum(VBENCH_DIMENSIONS[d][2] for d in VBENCH_QUALITY)
+    semantic = sum(normalised(d) for d in VBENCH_SEMANTIC) / sum(VBENCH_DIMENSIONS[d][2] for d in VBENCH_SEMANTIC)
+    total = (4.0 * quality + 1.0 * semantic) / 5.0
+    return {"quality": 100.0 * quality, "semantic": 100.0 * semantic, "total": 100.0 * total}
 
 
 # ---- the results reader ------------------------------------------------------------------------------
@@ -132,11 +195,16 @@ class VBench(Task):
                              f"path=evaluation_results/,name=GENERATOR (docs/downstream.md)")
         return super().config(protocol, seed, split, data_dir, scorer, revision)
 
-    def load(self, cfg: TaskConfig) -> Dataset:
-        samples = [Sample(dim, i, {"dimension": dim, "group": "quality" if dim in VBENCH_QUALITY else "semantic"})
-                   for i, dim in enumerate(VBENCH_DIMENSIONS)]
-        return Dataset(samples, {"source": "VBench per-dimension results (read by the vbench-results adapter)",
-                                 "n_dimensions": len(samples)})
+    def rows(self, cfg: TaskConfig) -> RowSource:
+        """The 16 dimensions, one row each (the scores themselves come from the adapter)."""
+        info = DatasetInfo(source="VBench per-dimension results (read by the vbench-results adapter)")
+        return RowSource(info, records_reader([{"dimension": d} for d in VBENCH_DIMENSIONS], "dimension"),
+                         IdRule(("dimension",)), name="VBench's dimensions")
+
+    def sample(self, row: Row) -> Sample:
+        dim = row.fields["dimension"]
+        group = "quality" if dim in VBENCH_QUALITY else "semantic"
+        return Sample(row.id, row.index, {"dimension": dim, "group": group})
 
     def requests(self, sample: Sample, cfg: TaskConfig) -> list[Request]:
         dim = sample.data["dimension"]

@@ -23,14 +23,15 @@ Data (`--data-dir DIR`; nothing is downloaded):
   error (a replayed policy never opens media, so it still works).
 
 Judge replies are Python-dict strings read with `ast.literal_eval` (never `eval`). The rules
-(`parse_judge_reply`): the reply must be a dict with `pred` (a string) and `score`; `score` may be an
-int, a float (truncated by `int()`, as the reference does with its own example `4.8`) or a string holding
-an integer (`'2'`, and whatever else Python's `int()` reads as one, `'0_3'` or `' 4 '`: the reference calls
+(`parse_judge_reply`): the reply must be a dict with `pred` (a string) and `score`; `score` may be an int, a
+float (truncated by `int()`, as the reference does with its own example `4.8`) or a string holding an
+integer (`'2'`, and whatever else Python's `int()` reads as one, `'0_3'` or `' 4 '`: the reference calls
 `int()`, so we do); bools, other strings, NaN and values outside 0-5 are rejected. The reply goes to
-`ast.literal_eval` as it came, as in the reference (which skips leading spaces and tabs only). A rejected reply is `invalid`: counted (`n_invalid`, and by kind in
-`details.invalid_by_kind`), its reason in the record, and dropped from both metrics. The verdict is
-"yes" when `"yes" in pred.lower()`, else "no" when `"no" in pred.lower()`, else neither: a neither
-reply counts in Score but not in Acc, exactly as Video-ChatGPT's `evaluate_activitynet_qa.py`.
+`ast.literal_eval` as it came, as in the reference (which skips leading spaces and tabs only). A rejected
+reply is `invalid`: counted (`n_invalid`, and by kind in `details.invalid_by_kind`), its reason in the
+record, and dropped from both metrics. The verdict is "yes" when `"yes" in pred.lower()`, else "no" when
+`"no" in pred.lower()`, else neither: a neither reply counts in Score but not in Acc, exactly as
+Video-ChatGPT's `evaluate_activitynet_qa.py`.
 
 Metrics: `accuracy` = 100 * #yes / (#yes + #no), `score` = mean of the integer scores (0-5).
 """
@@ -38,14 +39,12 @@ Metrics: `accuracy` = 100 * #yes / (#yes + #no), `score` = mean of the integer s
 from __future__ import annotations
 
 import ast
-import hashlib
-import json
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -53,7 +52,8 @@ from harness.errors import UsageError
 from harness.metrics import ratio_pct
 from harness.records import Generation, Judgment, MediaRef, Reply, Request, Sample
 from harness.registry import task
-from harness.task import Dataset, Parsed, ProtocolSpec, Scoring, Task, TaskConfig
+from harness.rows import RawRow, RowSource, file_sha256, local_info, read_json_list, records_reader
+from harness.task import IdRule, Parsed, ProtocolSpec, Row, Scoring, Tally, Task, TaskConfig
 
 from .templates import load_template
 
@@ -67,6 +67,8 @@ POLICY_GENERATION = Generation(max_new_tokens=4096)  # greedy, as the paper's *_
 JUDGE_GENERATION = Generation(max_new_tokens=512, temperature=0.0)
 MAX_JUDGE_REPLY = 10_000  # longer replies are not the asked-for dict; never hand them to the parser
 PLACEHOLDER = re.compile(r"\{(question|answer|pred)\}")
+#: What `VideoQA.rows` adds to a question: its video's label (relative to --data-dir) and whether it is on disk.
+VIDEO, VIDEO_ON_DISK = "harness:video", "harness:video_on_disk"
 
 
 # ---- the judge's reply -------------------------------------------------------------------------------
@@ -149,24 +151,12 @@ def read_questions(data_dir: Path) -> tuple[list[Any], str]:
     """The question rows and a hash of the files they came from (see the module doc for the layouts)."""
     single = data_dir / "test_qa.json"
     if single.is_file():
-        raw = single.read_bytes()
-        return _json_list(single, raw), hashlib.sha256(raw).hexdigest()
+        return read_json_list(single, "questions"), file_sha256(single)
     questions, answers = data_dir / "test_q.json", data_dir / "test_a.json"
     if questions.is_file() and answers.is_file():
-        raw_q, raw_a = questions.read_bytes(), answers.read_bytes()
-        rows = _join_answers(_json_list(questions, raw_q), _json_list(answers, raw_a))
-        return rows, hashlib.sha256(raw_q + b"\0" + raw_a).hexdigest()
+        rows = _join_answers(read_json_list(questions, "questions"), read_json_list(answers, "questions"))
+        return rows, file_sha256(questions, answers)
     raise UsageError(f"--data-dir {data_dir}: needs test_qa.json, or test_q.json and test_a.json (docs/downstream.md)")
-
-
-def _json_list(path: Path, raw: bytes) -> list[Any]:
-    try:
-        value = json.loads(raw.decode("utf-8"))
-    except ValueError as exc:
-        raise UsageError(f"{path}: malformed JSON ({exc})") from None
-    if not isinstance(value, list):
-        raise UsageError(f"{path}: expected a JSON list of questions")
-    return value
 
 
 def _join_answers(questions: list[Any], answers: list[Any]) -> list[Any]:
@@ -243,48 +233,52 @@ class VideoQA(Task):
                     else row["video_name"]]
         return [str(row["video_id"])]
 
-    # ---- load -------------------------------------------------------------------------------------
-    def load(self, cfg: TaskConfig) -> Dataset:
+    # ---- rows -> samples --------------------------------------------------------------------------
+    def rows(self, cfg: TaskConfig) -> RowSource:
+        """The questions (a JSON list, read whole), each with the video found for it under videos/ (`VIDEO`:
+        its label, `VIDEO_ON_DISK`: whether the file is there); a repeated id gets `#2`, `#3`."""
         if cfg.data_dir is None:
             raise UsageError(f"{self.name} needs --data-dir with test_qa.json (or test_q.json + test_a.json) and "
                              f"videos/ (see docs/downstream.md); nothing is downloaded")
-        rows, digest = read_questions(cfg.data_dir)
-        index = video_index(cfg.data_dir / "videos")
-        mapping = read_youtube_mapping(cfg.data_dir / "youtube_mapping.txt")
-        samples: list[Sample] = []
-        seen: Counter[str] = Counter()
-        missing_videos = 0
-        for pos, row in enumerate(rows):
-            sample = self._sample(pos, row, index, mapping, cfg.data_dir, seen)
-            missing_videos += bool(sample.data.get("video_missing"))
-            samples.append(sample)
-        info = {"source": "local", "path": str(cfg.data_dir.resolve()), "data_sha256": digest, "n_rows": len(rows),
-                "n_videos_on_disk": len(index), "n_questions_without_video": missing_videos,
-                "n_repeated_ids": sum(c - 1 for c in seen.values())}
-        return Dataset(samples, info)
+        root = cfg.data_dir
+        questions, digest = read_questions(root)
+        index = video_index(root / "videos")
+        mapping = read_youtube_mapping(root / "youtube_mapping.txt")
 
-    def _sample(self, pos: int, row: Any, index: Mapping[str, str], mapping: Mapping[str, str], root: Path,
-                seen: Counter[str]) -> Sample:
-        where = f"question row {pos}"
-        if not isinstance(row, dict):
-            return Sample(f"row-{pos}", pos, {}, problem=f"{where}: not a JSON object")
-        raw_id = row.get("id", row.get("question_id"))
-        base_id = str(raw_id) if raw_id is not None else f"row-{pos}"
-        seen[base_id] += 1
-        sample_id = base_id if seen[base_id] == 1 else f"{base_id}#{seen[base_id]}"  # repeats stay distinct
-        question, answer = row.get("question"), row.get("answer")
+        def read() -> Iterator[RawRow]:
+            for raw in records_reader(questions, "question")():
+                q = raw.fields
+                if q is not None and (isinstance(q.get("video_name"), str) or q.get("video_id") is not None):
+                    stems = self.video_stems(q, mapping)
+                    name = next((index[s] for s in stems if s in index), None)
+                    label = f"videos/{name or stems[0] + self.default_extension}"
+                    raw = replace(raw, fields={**q, VIDEO: label, VIDEO_ON_DISK: name is not None})
+                yield raw
+
+        def media(raw: RawRow, uid: str) -> dict[str, MediaRef]:
+            label = (raw.fields or {}).get(VIDEO)
+            return {"video": MediaRef("video", label, path=root / label, frames=FRAMES, sampling="linspace",
+                                      resize=FRAME_SIZE)} if label else {}
+
+        ids = IdRule(("id", "question_id"), fallback="row-{index}", repeated="count")
+        return RowSource(local_info(root, digest, cfg.split), read, ids, media, str(root)).with_facts(
+            n_videos_on_disk=len(index))
+
+    def sample(self, row: Row) -> Sample:
+        question, answer = row.fields.get("question"), row.fields.get("answer")
         if isinstance(answer, (int, float)) and not isinstance(answer, bool):
             answer = str(answer)
         if not isinstance(question, str) or not isinstance(answer, str):
-            return Sample(sample_id, pos, {}, problem=f"{where}: needs string 'question' and 'answer'")
-        if not isinstance(row.get("video_name"), str) and row.get("video_id") is None:
-            return Sample(sample_id, pos, {}, problem=f"{where}: needs 'video_id' or 'video_name'")
-        stems = self.video_stems(row, mapping)
-        name = next((index[s] for s in stems if s in index), None)
-        label = f"videos/{name or stems[0] + self.default_extension}"
-        media = MediaRef("video", label, path=root / label, frames=FRAMES, sampling="linspace", resize=FRAME_SIZE)
-        data = {"question": question, "answer": answer, "video": label, "video_missing": name is None}
-        return Sample(sample_id, pos, data, (media,))
+            return Sample(row.id, row.index, {}, problem=f"{row.where}: needs string 'question' and 'answer'")
+        if not row.media:
+            return Sample(row.id, row.index, {}, problem=f"{row.where}: needs 'video_id' or 'video_name'")
+        data = {"question": question, "answer": answer, "video": row.fields[VIDEO],
+                "video_missing": not row.fields[VIDEO_ON_DISK]}
+        return Sample(row.id, row.index, data, (row.media["video"],))
+
+    def observe(self, tally: Tally, row: Row, sample: Sample) -> None:
+        tally.count("n_questions_without_video", bool(sample.data.get("video_missing")))
+        tally.count("n_repeated_ids", row.id != row.source_id)
 
     # ---- requests ---------------------------------------------------------------------------------
     def requests(self, sample: Sample, cfg: TaskConfig) -> list[Request]:

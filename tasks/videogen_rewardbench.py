@@ -1,10 +1,10 @@
 """VideoGen-RewardBench (paper Table 5): `videogen_rewardbench`.
 
-Data: HF `KlingTeam/VideoGen-RewardBench` (formerly `KwaiVGI/`), split `eval`: `videogen-rewardbench.csv` (~26.5k pairs; columns
-path_A, path_B, A_model, B_model, prompt, VQ, MQ, TA, Overall, ...) plus `videos.zip` (13.4 GB), which
-users download and extract themselves. `--data-dir DIR` holds the CSV and the videos at `path_A` /
-`path_B` relative to DIR. Without `--data-dir` the CSV comes from the hub and the videos are absent,
-which suits replayed replies or a scores file only. Labels come from `Overall` (the paper uses it):
+Data: HF `KlingTeam/VideoGen-RewardBench` (formerly `KwaiVGI/`), split `eval`: `videogen-rewardbench.csv`
+(~26.5k pairs; columns path_A, path_B, A_model, B_model, prompt, VQ, MQ, TA, Overall, ...) plus `videos.zip`
+(13.4 GB), which users download and extract themselves. `--data-dir DIR` holds the CSV and the videos at
+`path_A` / `path_B` relative to DIR. Without `--data-dir` the CSV comes from the hub and the videos are
+absent, which suits replayed replies or a scores file only. Labels come from `Overall` (the paper uses it):
 A -> h = 1, B -> h = -1, same -> h = 0. Sample ids are the CSV row numbers, from 0.
 
 Protocols:
@@ -24,29 +24,25 @@ Protocols:
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import hashlib
-import io
 from pathlib import Path
 from typing import Sequence
 
 from harness import hub
 from harness.errors import UsageError
-from harness.records import Generation, Judgment, MediaRef, Reply, Request, Sample
+from harness.records import Generation, Judgment, Reply, Request, Sample
 from harness.registry import task
-from harness.task import Dataset, Parsed, ProtocolSpec, Scoring, Task, TaskConfig
+from harness.rows import DatasetInfo, RowSource, csv_reader, file_sha256, local_file, local_info, path_media
+from harness.task import IdRule, Parsed, ProtocolSpec, Row, Scoring, Task, TaskConfig
 
 from .pairwise import (QWEN_MAX_FRAMES, QWEN_VIDEO_GENERATION, margin_outcome, qwen_script_verdict,
-                       score_margins, score_script_accuracy, score_three_way, scorer_requests, shown_h,
+                       score_margins, score_script_accuracy, score_three_way, scorer_requests, seeded_swap, shown_h,
                        three_way_choice)
 from .templates import load_template
-from .vlrewardbench import seeded_swap
 
 # The dataset moved from KwaiVGI/ to KlingTeam/ (same commits); runs that recorded the old name stay comparable
-# (`ALIASES`, read by `reports.compare`).
+# (`reports.compare.DATASET_ALIASES`).
 HF_DATASET = "KlingTeam/VideoGen-RewardBench"
-ALIASES = ("KwaiVGI/VideoGen-RewardBench",)
 HF_REVISION: str | None = None  # resolved and recorded at load time (see tasks.genai_bench)
 CSV_NAME = "videogen-rewardbench.csv"
 OVERALL_TO_H = {"A": 1, "B": -1, "same": 0}
@@ -78,40 +74,32 @@ class VideoGenRewardBench(Task):
     #: A Qwen-family judge asked for `unifiedreward` gets the authors' Qwen script.
     family_protocols = {"qwen": {"unifiedreward": "unifiedreward-qwen"}}
 
-    def load(self, cfg: TaskConfig) -> Dataset:
+    def rows(self, cfg: TaskConfig) -> RowSource:
+        """The benchmark's CSV, row by row: from --data-dir (videos at path_A/path_B relative to it) or from the
+        hub (no videos: replayed replies or a scores file only)."""
         if cfg.data_dir is not None:
-            path = cfg.data_dir / CSV_NAME
-            if not path.is_file():
-                raise UsageError(f"--data-dir {cfg.data_dir}: no {CSV_NAME} there (the benchmark's CSV, with the "
-                                 f"videos at path_A/path_B relative to it)")
-            raw = path.read_bytes()
-            info = {"id": HF_DATASET, "source": "local", "path": str(cfg.data_dir.resolve()),
-                    "data_sha256": hashlib.sha256(raw).hexdigest()}
-            root: Path | None = cfg.data_dir
+            path = local_file(cfg.data_dir, CSV_NAME, "the benchmark's CSV, with the videos at path_A/path_B "
+                                                      "relative to it")
+            info = local_info(cfg.data_dir, file_sha256(path), cfg.split, HF_DATASET)
         else:
-            raw, revision = _hub_csv(cfg.revision)
-            info = {"id": HF_DATASET, "source": "hub", "revision": revision, "media": "absent (no --data-dir)"}
-            root = None
-        samples = [self._sample(index, row, root) for index, row in enumerate(csv.DictReader(
-            io.StringIO(raw.decode("utf-8-sig"))))]
-        if not samples:
-            raise UsageError(f"{CSV_NAME} holds no rows")
-        return Dataset(samples, {**info, "split": cfg.split, "n_rows": len(samples)})
+            path, revision = _hub_csv(cfg.revision)
+            info = DatasetInfo(source="hub", id=HF_DATASET, revision=revision, split=cfg.split,
+                               extra={"media": "absent (no --data-dir)"})
+        return RowSource(info, csv_reader(path, CSV_NAME), IdRule((), fallback="{index}"),
+                         path_media(cfg.data_dir, {"path_A": "video", "path_B": "video"}), str(path))
 
-    def _sample(self, index: int, row: dict[str, str], root: Path | None) -> Sample:
-        where = f"{CSV_NAME} row {index}"
-        label = (row.get("Overall") or "").strip()
+    def sample(self, row: Row) -> Sample:
+        label = (row.fields.get("Overall") or "").strip()
         if label not in OVERALL_TO_H:
-            return Sample(str(index), index, {}, problem=f"{where}: unknown Overall label {label!r} "
+            return Sample(row.id, row.index, {}, problem=f"{row.where}: unknown Overall label {label!r} "
                                                          f"(expected A, B or same)")
-        missing = [c for c in ("prompt", "path_A", "path_B") if not (row.get(c) or "").strip()]
+        missing = [c for c in ("prompt", "path_A", "path_B") if not (row.fields.get(c) or "").strip()]
         if missing:
-            return Sample(str(index), index, {}, problem=f"{where}: empty column(s) {', '.join(missing)}")
-        media = {side: MediaRef("video", row[f"path_{side}"], path=(root / row[f"path_{side}"]) if root else None)
-                 for side in ("A", "B")}
-        data = {"prompt": row["prompt"], "h": OVERALL_TO_H[label], "overall": label, "media": media,
-                "models": [row.get("A_model"), row.get("B_model")]}
-        return Sample(str(index), index, data, tuple(media.values()))
+            return Sample(row.id, row.index, {}, problem=f"{row.where}: empty column(s) {', '.join(missing)}")
+        media = {side: row.media[f"path_{side}"] for side in ("A", "B")}
+        data = {"prompt": row.fields["prompt"], "h": OVERALL_TO_H[label], "overall": label, "media": media,
+                "models": [row.fields.get("A_model"), row.fields.get("B_model")]}
+        return Sample(row.id, row.index, data, tuple(media.values()))
 
     def requests(self, sample: Sample, cfg: TaskConfig) -> list[Request]:
         d = sample.data
@@ -163,7 +151,8 @@ class VideoGenRewardBench(Task):
         return score_margins(judgments) if cfg.protocol == "scores" else score_three_way(judgments)
 
 
-def _hub_csv(revision: str | None = None) -> tuple[bytes, str | None]:
+def _hub_csv(revision: str | None = None) -> tuple[Path, str | None]:
+    """The CSV in the hub cache, at `revision` (else the pinned one, else the branch head, recorded)."""
     hub.require(f"cannot fetch {CSV_NAME} of {HF_DATASET}")
     try:
         from huggingface_hub import HfApi, hf_hub_download
@@ -173,4 +162,4 @@ def _hub_csv(revision: str | None = None) -> tuple[bytes, str | None]:
     except Exception as exc:
         raise UsageError(f"cannot fetch {CSV_NAME} of {HF_DATASET} from the hub: {exc}. Use --data-dir with the "
                          f"CSV and the extracted videos.") from None
-    return Path(path).read_bytes(), revision
+    return Path(path), revision

@@ -34,23 +34,19 @@ or moves a media placeholder (`reward.hf_inputs` tokenizes dataset text with spe
 
 from __future__ import annotations
 
-import hashlib
-import json
-import random
-from functools import lru_cache
+from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from harness import hub
-from harness.errors import UsageError
-from harness.jsonl import parse_jsonl
 from harness.metrics import grouped_accuracy
 from harness.records import Generation, Judgment, MediaRef, Reply, Request, Sample
 from harness.registry import task
-from harness.task import Dataset, Parsed, ProtocolSpec, Scoring, Task, TaskConfig
+from harness.task import DataSpec, HubLayout, IdRule, LocalLayout, Parsed, ProtocolSpec, Row, Scoring, Task, TaskConfig
 
+from .pairwise import choices_draw, half_draw, seeded_swap
 from .templates import IMAGE_SLOT, load_template, render
 from .verdicts import robust_pairwise_choice, vlrewardbench_official_choice
 
@@ -102,27 +98,10 @@ def source_from_id(sample_id: str, povid_fix: bool) -> str:
     return "vlfeedback"
 
 
-def seeded_swap(seed: int, sample_id: str) -> bool:
-    """Per-sample order decision from (seed, id) alone, so it survives subsets, --limit and resume."""
-    return hashlib.sha256(f"{seed}\x00{sample_id}".encode()).digest()[0] & 1 == 1
-
-
-@lru_cache(maxsize=8)
-def _script_keep_sequence(seed: int, length: int) -> tuple[bool, ...]:
-    rng = random.Random(seed)
-    return tuple(rng.choices([True, False])[0] for _ in range(length))
-
-
-@lru_cache(maxsize=8)
-def _qwen_script_keep_sequence(seed: int, length: int) -> tuple[bool, ...]:
-    rng = random.Random(seed)
-    return tuple(rng.random() < 0.5 for _ in range(length))
-
-
 def qwen_script_keeps_order(seed: int, index: int) -> bool:
     """test_qwen_vlrewardbench.py: `random.seed(0)`, then per item `random.random() < 0.5` keeps the dataset's
     order (a different call from the LLaVA script's `random.choices`, so a different pattern)."""
-    return _qwen_script_keep_sequence(seed, max(1250, index + 1))[index]
+    return half_draw(seed, index)
 
 
 def unifiedreward_keeps_order(seed: int, index: int) -> bool:
@@ -131,7 +110,17 @@ def unifiedreward_keeps_order(seed: int, index: int) -> bool:
     The script calls `random.choices` once per item from `random.seed(0)`, so item i's draw is the
     i-th of the sequence whatever subset is judged.
     """
-    return _script_keep_sequence(seed, max(1250, index + 1))[index]
+    return choices_draw(seed, index)
+
+
+def pair_identity(fields: Mapping[str, Any]) -> list[Any]:
+    """What tells two rows with one id apart: the query and the sorted responses (the identity `cal.py` uses)."""
+    return [fields.get("query"), sorted(map(str, fields.get("response") or []))]
+
+
+#: VL-RewardBench reuses 18 reasoning ids for two different response pairs on the same image (36 rows):
+#: every member of such a group gets `#` plus 8 hex digits of `pair_identity`, whatever the row order.
+IDS = IdRule(repeated="hash", content=pair_identity)
 
 
 PROTOCOLS = {
@@ -172,12 +161,30 @@ class VLRewardBench(Task):
     family_protocols = {"qwen": {"unifiedreward": "unifiedreward-qwen"}}
     default_protocol = "strict"
     splits = ("test",)
+    data = DataSpec(
+        hub=HubLayout(HF_DATASET, HF_REVISION, image_columns=("image",), ids=replace(IDS, fallback="row-{index}")),
+        local=LocalLayout("data.jsonl", {"image_path": "image"}, IDS,
+                          layout="expected the GitHub layout: data.jsonl + images/<folder>/<id>.jpg"))
 
-    # ---- load ---------------------------------------------------------------------------------
-    def load(self, cfg: TaskConfig) -> Dataset:
-        if cfg.data_dir is not None:
-            return _load_local(cfg.data_dir)
-        return _load_hub(cfg.split or "test", cfg.revision or HF_REVISION)
+    # ---- rows -> samples ----------------------------------------------------------------------
+    def sample(self, row: Row) -> Sample:
+        """A local row's category is its image folder's; a hub row's comes from its id (the fixed prefix rule,
+        which gives the same categories on the real ids)."""
+        fields, problem = _validate(row.fields)
+        category = None
+        if fields is not None and row.source == "local":
+            image_path = row.fields.get("image_path")
+            parts = Path(image_path).parts if isinstance(image_path, str) else ()
+            folder = parts[1] if len(parts) > 2 and parts[0] == "images" else None
+            if folder not in FOLDER_CATEGORY:
+                fields, problem = None, f"field 'image_path' {image_path!r} is not images/<known folder>/<file>"
+            else:
+                category = FOLDER_CATEGORY[folder]
+        elif fields is not None:
+            category = FOLDER_CATEGORY[source_from_id(row.source_id, povid_fix=True)]
+        if problem:
+            problem = f"{row.where} (id {row.id}): {problem}"
+        return _build(row.id, row.index, fields, problem, category, tuple(row.media.values()), row.source_id)
 
     # ---- requests -----------------------------------------------------------------------------
     def requests(self, sample: Sample, cfg: TaskConfig) -> list[Request]:
@@ -269,7 +276,7 @@ class VLRewardBench(Task):
         }, correct=correct & counted, accuracy_rows=rows)
 
 
-# ---- loading helpers ------------------------------------------------------------------------------
+# ---- row helpers ----------------------------------------------------------------------------------
 
 def _validate(row: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
     """Check one row's benchmark fields; return (fields, None) or (None, reason)."""
@@ -285,102 +292,25 @@ def _validate(row: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str | None
     return {"query": query, "responses": responses, "better": ranking.index(0)}, None
 
 
-def _sample(row_id: str, index: int, fields: dict[str, Any] | None, problem: str | None, category: str | None,
-            media: tuple[MediaRef, ...]) -> Sample:
+def _build(row_id: str, index: int, fields: dict[str, Any] | None, problem: str | None, category: str | None,
+           media: tuple[MediaRef, ...], source_id: str) -> Sample:
     if fields is None:
         return Sample(row_id, index, {}, (), problem=problem)
     fields["category"] = category
-    fields["source_id"] = row_id.split("#")[0]  # the benchmark's id: the scripts' categories read it
-    fields["script_category"] = FOLDER_CATEGORY[source_from_id(fields["source_id"], povid_fix=False)]
+    fields["source_id"] = source_id  # the benchmark's id: the scripts' categories read it
+    fields["script_category"] = FOLDER_CATEGORY[source_from_id(source_id, povid_fix=False)]
     return Sample(row_id, index, fields, media)
 
 
+def _sample(row_id: str, index: int, fields: dict[str, Any] | None, problem: str | None, category: str | None,
+            media: tuple[MediaRef, ...]) -> Sample:
+    """Kept for harness.lmms.bridge until it builds samples through `VLRewardBench().sample`."""
+    return _build(row_id, index, fields, problem, category, media, row_id.split("#")[0])
+
+
 def unique_ids(rows: Sequence[Mapping[str, Any] | None], fallback: Sequence[str]) -> list[str]:
-    """Sample ids, made unique where the benchmark repeats one.
-
-    VL-RewardBench reuses 18 reasoning ids for two different response pairs on the same image (36
-    rows). Every member of such a group gets `#` plus 8 hex digits of a hash of its query and sorted
-    responses (the identity `cal.py` uses), which does not depend on row order. A row without an id
-    takes its `fallback` (its line or row number).
-    """
-    raw = [str(r.get("id") or fb) if isinstance(r, Mapping) else fb for r, fb in zip(rows, fallback)]
-    counts: dict[str, int] = {}
-    for rid in raw:
-        counts[rid] = counts.get(rid, 0) + 1
-    out = []
-    for rid, row in zip(raw, rows):
-        if counts[rid] > 1 and isinstance(row, Mapping):
-            content = json.dumps([row.get("query"), sorted(map(str, row.get("response") or []))], ensure_ascii=False)
-            rid = f"{rid}#{hashlib.sha256(content.encode()).hexdigest()[:8]}"
-        out.append(rid)
-    return out
-
-
-def _load_local(data_dir: Path) -> Dataset:
-    path = data_dir / "data.jsonl"
-    if not path.is_file():
-        raise UsageError(f"--data-dir {data_dir}: no data.jsonl there (expected the GitHub layout: "
-                         f"data.jsonl + images/<folder>/<id>.jpg)")
-    raw = path.read_bytes()
-    rows: list[dict[str, Any] | None] = []
-    lines: list[int] = []
-    parse_errors: dict[int, str] = {}
-    for lineno, _, row, problem in parse_jsonl(raw.decode("utf-8").splitlines(), path.name):
-        if problem:
-            parse_errors[len(rows)] = problem
-        rows.append(row)
-        lines.append(lineno)
-    if not rows:
-        raise UsageError(f"{path} holds no rows")
-    ids = unique_ids(rows, [f"line-{n}" for n in lines])
-    if len(set(ids)) != len(ids):
-        raise UsageError(f"{path}: rows repeat both an id and its content; cannot tell them apart")
-    samples: list[Sample] = []
-    for index, (row_id, row) in enumerate(zip(ids, rows)):
-        if row is None:
-            samples.append(Sample(row_id, index, {}, problem=parse_errors[index]))
-            continue
-        fields, problem = _validate(row)
-        category, media = None, ()
-        if fields is not None:
-            image_path = row.get("image_path")
-            parts = Path(image_path).parts if isinstance(image_path, str) else ()
-            folder = parts[1] if len(parts) > 2 and parts[0] == "images" else None
-            if folder not in FOLDER_CATEGORY:
-                fields, problem = None, f"field 'image_path' {image_path!r} is not images/<known folder>/<file>"
-            else:
-                category = FOLDER_CATEGORY[folder]
-                media = (MediaRef("image", image_path, path=data_dir / image_path),)
-        if problem:
-            problem = f"{path.name} line {lines[index]} (id {row_id}): {problem}"
-        samples.append(_sample(row_id, index, fields, problem, category, media))
-    info = {"id": HF_DATASET, "source": "local", "path": str(data_dir.resolve()),
-            "data_sha256": hashlib.sha256(raw).hexdigest(), "n_rows": len(samples)}
-    return Dataset(samples, info)
-
-
-def _load_hub(split: str, revision: str) -> Dataset:
-    try:
-        import datasets
-    except ImportError as exc:  # pragma: no cover - datasets is a core dependency
-        raise UsageError("loading from the hub needs the `datasets` package") from exc
-    hub.require(f"cannot load {HF_DATASET} (a local copy: data.jsonl + images/)")
-    try:
-        ds = datasets.load_dataset(HF_DATASET, split=split, revision=revision)
-    except Exception as exc:
-        raise UsageError(f"cannot load {HF_DATASET}@{revision[:12]} split {split!r} from the hub: {exc}. "
-                         f"Use --data-dir with a local copy (GitHub layout: data.jsonl + images/).") from None
-    ds = ds.cast_column("image", datasets.Image(decode=False))
-    rows = list(ds)
-    samples: list[Sample] = []
-    for index, (row_id, row) in enumerate(zip(unique_ids(rows, [f"row-{i}" for i in range(len(rows))]), rows)):
-        fields, problem = _validate(row)
-        image = row.get("image") or {}
-        data = image.get("bytes") if isinstance(image, dict) else None
-        media = (MediaRef("image", f"{HF_DATASET}:{row_id}:image", loader=(lambda b=data: b or b"")),)
-        category = FOLDER_CATEGORY[source_from_id(row_id.split("#")[0], povid_fix=True)]
-        if problem:
-            problem = f"{HF_DATASET} row {index} (id {row_id}): {problem}"
-        samples.append(_sample(row_id, index, fields, problem, category, media))
-    info = {"id": HF_DATASET, "source": "hub", "revision": revision, "n_rows": len(samples)}
-    return Dataset(samples, info)
+    """Sample ids of `rows` under `IDS` (a row without an id takes its `fallback`). Kept for
+    harness.lmms.bridge until it reads rows through `VLRewardBench().rows_from`."""
+    ids = [str(r.get("id") or fb) if isinstance(r, Mapping) else fb for r, fb in zip(rows, fallback)]
+    repeated = {rid for rid, n in Counter(ids).items() if n > 1}
+    return [rid + IDS.suffix(r) if rid in repeated and isinstance(r, Mapping) else rid for rid, r in zip(ids, rows)]

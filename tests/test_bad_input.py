@@ -170,7 +170,7 @@ def test_cuda_device_on_a_machine_without_one_is_one_line(tmp_path, capsys):
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a CUDA device")
-    from reward.tiny_models import save_tiny
+    from reward.testing.tiny_models import save_tiny
 
     judge = save_tiny("qwen2_vl", tmp_path / "judge")
     data = make_data_dir(tmp_path / "d", [row("RLAIF-V-1", "rlaif-v")])

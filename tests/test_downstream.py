@@ -18,13 +18,12 @@ from alignment.generate import PromptItem, generate, metadata_paths, read_prompt
 from alignment.policies import Candidate, MediaStore, Policy, PolicyInput
 from alignment.vlm_policies import ScriptedPolicy
 from harness.errors import UsageError
-from harness.metrics import VBENCH_DIMENSIONS, VBENCH_QUALITY, VBENCH_SEMANTIC, vbench_scores
 from harness.records import Judgment
 from harness.registry import MODELS
 from harness.runner import RunOptions, run
 from reward.scripted import ScriptedAdapter
 from tasks.mmhal import MMHalBench, judge_prompt, parse_rating
-from tasks.vbench import VBenchResultsAdapter
+from tasks.vbench import VBENCH_DIMENSIONS, VBENCH_QUALITY, VBENCH_SEMANTIC, VBenchResultsAdapter, vbench_scores
 from tasks.video_qa import JudgeVerdict, Rejection, parse_judge_reply
 
 from .conftest import SHARED, read_jsonl
@@ -433,7 +432,7 @@ def parti_images(tmp_path) -> Path:
 def test_partiprompts_gen_scored_by_a_tiny_pickscore(tmp_path, parti_images):
     pytest.importorskip("transformers")
     from reward.pickscore import PickScoreAdapter
-    from reward.tiny_models import save_tiny_clip
+    from reward.testing.tiny_models import save_tiny_clip
 
     model_dir, processor_dir = save_tiny_clip(tmp_path / "clip")
     adapter = PickScoreAdapter(str(model_dir), processor=str(processor_dir))
