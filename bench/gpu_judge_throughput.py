@@ -4,7 +4,7 @@
     python bench/gpu_judge_throughput.py                 # both 7B models, bf16, needs a GPU
     python bench/gpu_judge_throughput.py --size tiny     # the same script on the CPU with the tiny checkpoints
 
-Each model has the real checkpoint's configuration (`reward/checkpoint_configs/`): the 7B widths and depths,
+Each model has the real checkpoint's configuration (`reward/testing/checkpoint_configs/`): the 7B widths and depths,
 random weights (throughput depends on shapes, not values; no download), and the real tokenizer, chat
 template and processor, so prompts have the real token counts. Requests are GenAI-Bench video pairs (two
 synthetic 512x512 videos of 48 frames at 24 fps) through `HFAdapter` exactly as `harness run --model hf`
@@ -33,7 +33,7 @@ import torch  # noqa: E402
 from harness.judging import JudgeClient  # noqa: E402
 from reward.hf import HFAdapter  # noqa: E402
 from reward.hf_loading import PROCESSORS  # noqa: E402
-from reward.tiny_checkpoints import CONFIGS, save  # noqa: E402
+from reward.testing.tiny_checkpoints import CONFIGS, save  # noqa: E402
 from tasks.genai_bench import GenAIBenchVideo  # noqa: E402
 
 FAMILIES = {"unifiedreward-7b": "llava_onevision", "qwen2.5-vl-7b": "qwen2_5_vl"}
@@ -103,9 +103,11 @@ def main() -> None:
         raise SystemExit("the 7B size needs a GPU; use --size tiny on a CPU")
     with tempfile.TemporaryDirectory() as tmp:
         data = make_pairs(Path(tmp) / "data", args.requests)
-        print(f"{args.size}, {device} ({torch.cuda.get_device_name() if device == 'cuda' else 'CPU'}), GenAI-Bench video "
-              f"pairs, --protocol unifiedreward, max_new_tokens={args.new_tokens}, greedy\n")
-        print("| model | batch | requests | prompt tokens (mean) | seconds | samples/s | generated tokens/s | peak GPU GiB |")
+        where = torch.cuda.get_device_name() if device == "cuda" else "CPU"
+        print(f"{args.size}, {device} ({where}), GenAI-Bench video pairs, --protocol unifiedreward, "
+              f"max_new_tokens={args.new_tokens}, greedy\n")
+        print("| model | batch | requests | prompt tokens (mean) | seconds | samples/s | generated tokens/s "
+              "| peak GPU GiB |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for name in args.models.split(","):
             checkpoint = save(name, Path(tmp) / name)  # real tokenizer, template, processor

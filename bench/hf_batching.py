@@ -3,7 +3,7 @@
     python bench/hf_batching.py [--samples 48] [--new-tokens 128] [--batch-sizes 1,8,16] [--model llava_onevision]
 
 Same VL-RewardBench requests (real annotations when ../shared is present, 8x8 synthetic images) through
-a tiny random-weight judge built from a config (reward.tiny_models), greedy, in one process. Reports
+a tiny random-weight judge built from a config (reward.testing.tiny_models), greedy, in one process. Reports
 samples/s per batch size, the ratio to batch size 1, and whether every generated text is identical to
 the batch-1 text. `--new-tokens` matters: judges write a rationale before the verdict (the paper lets
 them write up to 4,096 tokens), and decoding is where batching pays; on a CPU the prefill of a padded
@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from bench.runner_overhead import make_data  # noqa: E402
 from harness.judging import JudgeClient  # noqa: E402
 from reward.hf import HFAdapter  # noqa: E402
-from reward.tiny_models import save_tiny  # noqa: E402
+from reward.testing.tiny_models import save_tiny  # noqa: E402
 from tasks.vlrewardbench import VLRewardBench  # noqa: E402
 
 

@@ -3,7 +3,7 @@
     python bench/judge_inputs.py [--requests 200]
 
 For the tiny UnifiedReward-7b and Qwen2.5-VL-7B checkpoints with the real tokenizer and processor
-(`reward.tiny_checkpoints`), VL-RewardBench prompts (the real annotations from ../shared when present, else
+(`reward.testing.tiny_checkpoints`), VL-RewardBench prompts (the real annotations from ../shared when present, else
 synthetic text) with a 512x384 image each: milliseconds per request to turn a prepared request into token ids
 and pixel arrays (no model). The baseline is what the `hf` adapter did before: `apply_chat_template` and
 `processor(images=..., text=...)` on the whole prompt, which is also what the authors' Qwen scripts call.
@@ -28,7 +28,7 @@ from PIL import Image  # noqa: E402
 from harness.records import LoadedMedia, MediaRef, PreparedRequest, Request  # noqa: E402
 from reward.hf_inputs import builder_for  # noqa: E402
 from reward.hf_loading import PROCESSORS  # noqa: E402
-from reward.tiny_checkpoints import save  # noqa: E402
+from reward.testing.tiny_checkpoints import save  # noqa: E402
 
 ANNOTATIONS = ROOT.parent / "shared" / "fixtures" / "vlrewardbench" / "data.jsonl"
 MODEL_TYPES = {"unifiedreward-7b": "llava_onevision", "qwen2.5-vl-7b": "qwen2_5_vl"}
@@ -66,9 +66,9 @@ def main() -> None:
             def baseline() -> None:
                 for p in prompts:
                     image = Image.open(io.BytesIO(p.media[0].data)).convert("RGB")
-                    text = processor.apply_chat_template(
-                        [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": p.request.parts[1]}]}],
-                        add_generation_prompt=True, tokenize=False)
+                    content = [{"type": "image"}, {"type": "text", "text": p.request.parts[1]}]
+                    text = processor.apply_chat_template([{"role": "user", "content": content}],
+                                                         add_generation_prompt=True, tokenize=False)
                     processor(images=[image], text=[text], return_tensors="np")
 
             def harness() -> None:

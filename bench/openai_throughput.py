@@ -2,7 +2,7 @@
 
     python bench/openai_throughput.py [--requests 960] [--concurrency 32] [--latency 0.1] [--sequential 40]
 
-The server (reward.testserver) runs in its own process so it does not share the client's GIL. Both
+The server (reward.testing.serve) runs in its own process so it does not share the client's GIL. Both
 clients send the same VL-RewardBench prompts with their (8x8 synthetic) image as a base64 data URL:
 - harness: `JudgeClient` + `OpenAIAdapter(concurrency=N)`, i.e. the path `harness run` takes;
 - sequential: one blocking request after another (urllib), the way the authors' evaluation scripts
@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from bench.runner_overhead import make_data  # noqa: E402
 from harness.judging import JudgeClient  # noqa: E402
 from reward.openai_api import OpenAIAdapter  # noqa: E402
-from reward.testserver import start_server_process, stop_server_process  # noqa: E402
+from reward.testing.serve import start_server_process, stop_server_process  # noqa: E402
 from tasks.vlrewardbench import VLRewardBench  # noqa: E402
 
 

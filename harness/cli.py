@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", type=Path, default=None, help="local copy of the benchmark instead of the hub")
     run.add_argument("--split", default=None, help="dataset split (default: the task's first split)")
     run.add_argument("--dataset-revision", default=None,
-                     help="hub dataset commit instead of the task's pinned one (e.g. VL-RewardBench's main: 1,247 rows)")
+                     help="hub dataset commit instead of the task's pinned one "
+                          "(e.g. VL-RewardBench's main: 1,247 rows)")
     run.add_argument("--limit", type=limit_value, default=None,
                      help="judge only the first N samples of each task, or a fraction of each (0 < F < 1, rounded up)")
     run.add_argument("--seed", type=int, default=0, help="seed for answer-order swaps and bootstrap CIs")
@@ -136,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     build = sub.add_parser("build-reward-data", help="build the unified preference dataset from a manifest "
                                                      "(paper Sec. 3.2.1)")
-    build.add_argument("--manifest", type=Path, required=True, help="manifest YAML (reward/dataset/manifests/)")
+    build.add_argument("--manifest", type=Path, required=True,
+                       help="manifest YAML (reward/training/dataset/manifests/)")
     build.add_argument("--out", type=Path, required=True, help="output directory (records.jsonl + media/)")
     build.add_argument("--overwrite", action="store_true", help="replace an already built directory")
 
@@ -211,21 +213,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return compare_main(args)
         if args.command == "build-reward-data":
-            from reward.dataset import build
+            from reward.training.dataset import build
 
             report = build(args.manifest, args.out, overwrite=args.overwrite)
             print(report.summary())
             print(args.out)
             return 0
         if args.command == "reward-data-stats":
-            from reward.dataset import stats
+            from reward.training.dataset import stats
 
             print(stats(args.dataset))
             return 0
         if args.command == "construct":
             return _construct(args)
         if args.command == "train-reward":
-            from reward.train import main as train_main  # imports torch and TRL: only for this command
+            from reward.training.sft import main as train_main  # imports torch and TRL: only for this command
 
             return train_main(args.config, {"max_steps": args.max_steps} if args.max_steps is not None else None)
         if args.command == "dpo-vlm":

@@ -5,7 +5,7 @@
 Four steps, each timed:
 
 1. a tiny judge with the real checkpoint's tokenizer, chat template and image processor and random weights
-   (`reward.tiny_checkpoints`), built once into `<out>/judge-<name>/` and reused by later demos;
+   (`reward.testing.tiny_checkpoints`), built once into `<out>/judge-<name>/` and reused by later demos;
 2. real benchmark rows shipped in `harness/demo_data/` (36 VL-RewardBench items, 12 per category, and 36
    GenAI-Bench image-generation items, 9 per human vote; SOURCES.md there), written to `<out>/data/`, one
    directory holding both tasks' `--data-dir` layouts (`data.jsonl` + `images/`, `image_generation.jsonl` +
@@ -156,11 +156,11 @@ def explain(outcome: DemoOutcome) -> str:
 # ---- the steps ------------------------------------------------------------------------------------------
 
 def build_judge(name: str, directory: Path, rebuild: bool = False) -> str:
-    """`reward.tiny_checkpoints.save(name, directory)` unless an earlier demo finished building it there.
+    """`reward.testing.tiny_checkpoints.save(name, directory)` unless an earlier demo finished building it there.
     The build goes to a sibling folder first, so an interrupted build is never mistaken for a judge."""
     if directory.is_dir() and not rebuild:
         return f"reused {directory}"
-    from reward import tiny_checkpoints  # torch and transformers: only here
+    from reward.testing import tiny_checkpoints  # torch and transformers: only here
 
     partial = directory.with_name(directory.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)

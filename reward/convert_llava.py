@@ -31,7 +31,8 @@ Tokenizer and processor: `<image>` and `<video>` are added as special tokens to 
 ids become `image_token_index` / `video_token_index`. The image processor is SigLIP's (square resize to the
 tower's image size, mean/std 0.5, bicubic) plus the anyres grid; the chat template renders conv template
 `qwen_1_5` of the paper's scripts: the default system prompt "You are a helpful assistant." when the messages
-bring none, then per message `<|im_start|>role\\n`, its items in order (`<image>\\n` for an image, a text as is), `<|im_end|>\\n`.
+bring none, then per message `<|im_start|>role\\n`, its items in order (`<image>\\n` for an image, a text as is),
+`<|im_end|>\\n`.
 
 Differences from transformers' `convert_llava_onevision_weights_to_hf.py` (used only as a guide):
 - Key mapping: an ordered prefix map to the transformers 5 layout (`model.language_model.*`, `lm_head.*`,

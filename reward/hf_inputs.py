@@ -57,7 +57,7 @@ class MediaPolicy:
 
     The default is the authors' inference scripts (every judge, `construct`, video-QA policies): each image
     tiled (anyres), each video frame one 729-token tile. Training follows the authors' training code
-    instead (`reward.train_inputs`): LLaVA-NeXT `train.py` pads each image of a multi-image record to one
+    instead (`reward.training.inputs`): LLaVA-NeXT `train.py` pads each image of a multi-image record to one
     tile plus a newline and pools a video."""
 
     multi_image: str = "anyres"  # "anyres" | "pad"

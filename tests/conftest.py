@@ -58,13 +58,13 @@ def vlrb_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory):
-    """name -> directory of a tiny checkpoint with a real configuration (`reward.tiny_checkpoints`), built
+    """name -> directory of a tiny checkpoint with a real configuration (`reward.testing.tiny_checkpoints`), built
     once per session."""
     built: dict[str, Path] = {}
 
     def get(name: str) -> Path:
         if name not in built:
-            from reward.tiny_checkpoints import save
+            from reward.testing.tiny_checkpoints import save
 
             built[name] = save(name, tmp_path_factory.mktemp(name.replace(".", "_")) / "ckpt")
         return built[name]

@@ -1,6 +1,6 @@
 """`reward.convert_llava`: an original LLaVA-NeXT checkpoint converts to the same function in transformers' layout.
 
-The reference is the tiny transformers LLaVA-OneVision of `reward.tiny_models` (model T, tokenizer T with
+The reference is the tiny transformers LLaVA-OneVision of `reward.testing.tiny_models` (model T, tokenizer T with
 `<|endoftext|> <|im_start|> <|im_end|> <image> <video>` at ids 0-4 and 315 BPE tokens at ids 5-319). The test
 writes it out in the ORIGINAL LLaVA-NeXT layout with its own writer (`write_original`, built from T's submodules,
 independent of the converter's prefix map): llava_qwen config.json, safetensors with original key names, and an
@@ -40,7 +40,7 @@ from harness.errors import UsageError  # noqa: E402
 from reward import convert_llava  # noqa: E402
 from reward.convert_llava import convert, grid_pinpoints, padded_rows  # noqa: E402
 from reward.hf_loading import load_vlm  # noqa: E402
-from reward.tiny_models import build_tokenizer, tiny_llava_onevision  # noqa: E402
+from reward.testing.tiny_models import build_tokenizer, tiny_llava_onevision  # noqa: E402
 
 CHAT_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 N_ORIGINAL = 318  # tokens of O: 3 specials + 315 BPE tokens

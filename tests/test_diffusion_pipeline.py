@@ -16,7 +16,7 @@ from alignment import diffusion_dpo as dd  # noqa: E402
 from alignment.construct import ConstructOptions, construct  # noqa: E402
 from alignment.diffusion_policies import DiffusersImagePolicy, DiffusersVideoPolicy  # noqa: E402
 from reward.pickscore import PickScoreAdapter  # noqa: E402
-from reward.tiny_models import save_tiny_clip  # noqa: E402
+from reward.testing.tiny_models import save_tiny_clip  # noqa: E402
 
 from .test_diffusion_dpo import RES, pipes  # noqa: E402,F401  (the tiny pipelines fixture)
 

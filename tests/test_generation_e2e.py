@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("transformers")
 
 from harness.cli import main  # noqa: E402
-from reward.tiny_models import save_tiny  # noqa: E402
+from reward.testing.tiny_models import save_tiny  # noqa: E402
 
 from .conftest import only_run_dir, read_jsonl, write_image  # noqa: E402
 from .test_media import write_video as _write_video  # noqa: E402
@@ -103,7 +103,7 @@ def test_tiny_hf_judge_runs_every_task(task, source, n, judge, data, tmp_path, c
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> tuple[Path, Path]:
-    from reward.tiny_models import save_tiny_clip
+    from reward.testing.tiny_models import save_tiny_clip
 
     return save_tiny_clip(tmp_path_factory.mktemp("clip"))
 

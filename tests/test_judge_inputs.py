@@ -1,6 +1,6 @@
 """What a real checkpoint sees: model inputs of the tiny judges built from the real checkpoints' tokenizer,
-chat template and processor configuration (`reward.tiny_checkpoints`; sources in
-`reward/checkpoint_configs/SOURCES.md`), per family x task x protocol.
+chat template and processor configuration (`reward.testing.tiny_checkpoints`; sources in
+`reward/testing/checkpoint_configs/SOURCES.md`), per family x task x protocol.
 
 Expected values are literals, each derived from the authors' code path (UnifiedReward @ ed52f98, paths inside
 that repository; LLaVA-NeXT's `llava_arch.py`; qwen_vl_utils 0.0.10):

@@ -445,7 +445,7 @@ def test_real_lmms_eval_ur_vlrewardbench(tmp_path, monkeypatch):
     python = os.environ.get("HARNESS_LMMS_PYTHON")
     if not python:
         pytest.skip("set HARNESS_LMMS_PYTHON to the python of a venv with lmms-eval (docs/lmms_eval.md)")
-    from reward.testserver import start_server_process, stop_server_process
+    from reward.testing.serve import start_server_process, stop_server_process
 
     from .conftest import VLRB_ANNOTATIONS
 

@@ -148,7 +148,7 @@ def test_a_second_ctrl_c_exits_at_once(vlrb_dir, tmp_path):
 
 def test_ctrl_c_on_an_api_judge_closes_it_cleanly(vlrb_dir, tmp_path):
     """The openai adapter's event loop and in-flight requests are closed, not destroyed pending."""
-    from reward.testserver import start_server_process, stop_server_process
+    from reward.testing.serve import start_server_process, stop_server_process
 
     server, url = start_server_process(latency=0.3, max_lifetime=120)
     try:

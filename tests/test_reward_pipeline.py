@@ -11,7 +11,7 @@ import yaml
 pytest.importorskip("trl")
 
 from harness.cli import main  # noqa: E402
-from reward.tiny_models import save_tiny  # noqa: E402
+from reward.testing.tiny_models import save_tiny  # noqa: E402
 
 from .conftest import only_run_dir  # noqa: E402
 from .test_reward_dataset import fixture  # noqa: E402

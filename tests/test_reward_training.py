@@ -10,8 +10,8 @@ import pytest
 pytest.importorskip("trl")
 
 from harness.errors import UsageError  # noqa: E402
-from reward.tiny_models import save_tiny  # noqa: E402
-from reward.train import TrainConfig, build_dataset, load_config, train  # noqa: E402
+from reward.testing.tiny_models import save_tiny  # noqa: E402
+from reward.training.sft import TrainConfig, build_dataset, load_config, train  # noqa: E402
 
 from .conftest import write_image  # noqa: E402
 
@@ -46,7 +46,7 @@ def config(base_model: Path, data: Path, out: Path, **kw) -> TrainConfig:
 def test_only_the_answer_tokens_carry_loss(base_model, tmp_path):
     """The rows `build_dataset` writes, batched by the collator `train` gives the trainer."""
     from reward.hf_loading import load_vlm
-    from reward.train_inputs import RecordEncoder, SFTCollator, training_builder
+    from reward.training.inputs import RecordEncoder, SFTCollator, training_builder
 
     cfg = config(base_model, records_dir(tmp_path / "d"), tmp_path / "out")
     loaded = load_vlm(str(base_model), device="cpu", dtype="float32")

@@ -16,8 +16,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from reward.testserver import (DEFAULT_REPLIES, MAIN_FAULT_KINDS, FakeOpenAIServer, ServerOptions, request_key,
-                               start_server_process, stop_server_process)
+from reward.testing.chat_requests import request_key
+from reward.testing.faults import DEFAULT_REPLIES, MAIN_FAULT_KINDS, ServerOptions
+from reward.testing.serve import start_server_process, stop_server_process
+from reward.testing.testserver import FakeOpenAIServer
 
 PNG_1X1 = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
 

@@ -5,7 +5,7 @@ reference model of DPO fed the same way.
 Expected counts come from the authors' training code (LLaVA-NeXT `llava/train/train.py` `_get_item`: a
 multi-image record is processed with "pad"; `llava/model/llava_arch.py` `prepare_inputs_labels_for_multimodal`:
 a single-patch image gets the newline appended, a video is 2x2 pooled with one newline for `one_token`) and the
-OneVision config in `reward/checkpoint_configs/llava-onevision-qwen2-7b-ov/config.json` (384 px, patch 14:
+OneVision config in `reward/testing/checkpoint_configs/llava-onevision-qwen2-7b-ov/config.json` (384 px, patch 14:
 27x27 = 729 a tile; bilinear pool to 14x14 = 196)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from PIL import Image  # noqa: E402
 
 from harness.errors import UsageError  # noqa: E402
 from reward.hf_loading import load_vlm  # noqa: E402
-from reward.train_inputs import (PreferenceCollator, RecordEncoder, SFTCollator, install_vision_hook,  # noqa: E402
+from reward.training.inputs import (PreferenceCollator, RecordEncoder, SFTCollator, install_vision_hook,  # noqa: E402
                                  parts_of, training_builder)
 
 from .test_media import write_video  # noqa: E402
