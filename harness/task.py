@@ -27,7 +27,7 @@ import numpy as np
 
 from .errors import UsageError, did_you_mean
 from .metrics import Compute
-from .records import Judgment, MediaRef, Reply, Request, Sample
+from .records import Generation, Judgment, MediaRef, Reply, Request, Sample
 from .rows import (DataSpec, DatasetInfo, HubLayout, IdRule, LocalLayout, MediaRule, RawRow, Row, RowSource,
                    hub_media, hub_rows, local_rows, path_media, records_reader)
 
@@ -278,6 +278,9 @@ class Task(ABC):
     #: `judge_requests`; their `parse` then receives the model's exchanges followed by the judge's
     #: (judge requests carry meta["stage"] = "judge").
     needs_judge: ClassVar[bool] = False
+    #: Protocol -> the generation settings every request of it carries, where they are fixed: the lmms-eval
+    #: bridge writes them into a plugin task's YAML for models other than ours (`harness.lmms.bridge`).
+    generation: ClassVar[Mapping[str, Generation]] = {}
     #: The judge a two-stage task uses unless --judge names another: (adapter name, adapter args).
     default_judge: ClassVar[tuple[str, Mapping[str, str]]] = ("openai", {})
 

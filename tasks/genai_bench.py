@@ -104,6 +104,8 @@ def _protocols(spec: Spec) -> dict[str, ProtocolSpec]:
 class GenAIBench(Task):
     """Base of the three GenAI-Bench tasks (registered below)."""
 
+    generation = {"strict": GENERATION}
+
     #: A Qwen-family judge asked for `unifiedreward` gets the authors' Qwen script.
     family_protocols = {"qwen": {"unifiedreward": "unifiedreward-qwen"}}
 
@@ -124,11 +126,6 @@ class GenAIBench(Task):
         data = {f: row.fields[f] for f in self.spec.text_fields}
         data.update(vote_type=vote, h=VOTE_TO_H[vote], media=dict(row.media))
         return Sample(row.id, row.index, data, tuple(row.media.values()))
-
-    def _sample(self, sample_id: str, index: int, row: Mapping[str, Any], media: dict[str, MediaRef],
-                where: str) -> Sample:
-        """Kept for harness.lmms.bridge until it builds samples through `sample`."""
-        return self.sample(Row(index, sample_id, row, media, where, "hub"))
 
     # ---- requests ---------------------------------------------------------------------------------
     def requests(self, sample: Sample, cfg: TaskConfig) -> list[Request]:

@@ -34,7 +34,6 @@ or moves a media placeholder (`reward.hf_inputs` tokenizes dataset text with spe
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -157,6 +156,8 @@ PROTOCOLS = {
 class VLRewardBench(Task):
     version = "1"
     protocols = PROTOCOLS
+    generation = {"strict": STRICT_GENERATION, "official": OFFICIAL_GENERATION, "unifiedreward": STRICT_GENERATION,
+                  "unifiedreward-qwen": STRICT_GENERATION}
     #: A Qwen-family judge asked for `unifiedreward` gets the authors' Qwen script.
     family_protocols = {"qwen": {"unifiedreward": "unifiedreward-qwen"}}
     default_protocol = "strict"
@@ -202,7 +203,6 @@ class VLRewardBench(Task):
             # inference_hf.py: `question = question.replace("<image>\n", "")` on the filled prompt, image after it.
             text = load_template("vlrewardbench_official.txt").format(query=d["query"], answer1=first, answer2=second)
             parts = (text.replace(POVID_MARKER, ""), *sample.media)
-            generation = OFFICIAL_GENERATION
         elif cfg.protocol == "unifiedreward":
             # The paper's LLaVA script keeps a POVID query's "<image>\n": LLaVA-NeXT gets two image tokens for one
             # image and feeds that image's features again for the second (llava_arch.py's IndexError fallback).
@@ -211,16 +211,13 @@ class VLRewardBench(Task):
                 "{Query}", d["query"].replace("{", "{{").replace("}", "}}"))
             slots = template.count(IMAGE_SLOT)
             parts = render(template, {"R1": first, "R2": second}, sample.media * slots)
-            generation = STRICT_GENERATION
         elif cfg.protocol == "unifiedreward-qwen":  # the query as it is: "<image>" is text to a Qwen judge
             parts = render(load_template("vlrewardbench_unifiedreward.txt"),
                            {"Query": d["query"], "R1": first, "R2": second}, sample.media)
-            generation = STRICT_GENERATION
         else:  # strict: the query's LLaVA-format marker is not question text; the image is in the prompt already
             parts = render(load_template("vlrewardbench_unifiedreward.txt"),
                            {"Query": without_media_markers(d["query"]), "R1": first, "R2": second}, sample.media)
-            generation = STRICT_GENERATION
-        return [Request(key=sample.id, sample_id=sample.id, parts=parts, generation=generation,
+        return [Request(key=sample.id, sample_id=sample.id, parts=parts, generation=self.generation[cfg.protocol],
                         meta={"gold": gold, "swapped": swapped})]
 
     # ---- parse --------------------------------------------------------------------------------
@@ -300,17 +297,3 @@ def _build(row_id: str, index: int, fields: dict[str, Any] | None, problem: str 
     fields["source_id"] = source_id  # the benchmark's id: the scripts' categories read it
     fields["script_category"] = FOLDER_CATEGORY[source_from_id(source_id, povid_fix=False)]
     return Sample(row_id, index, fields, media)
-
-
-def _sample(row_id: str, index: int, fields: dict[str, Any] | None, problem: str | None, category: str | None,
-            media: tuple[MediaRef, ...]) -> Sample:
-    """Kept for harness.lmms.bridge until it builds samples through `VLRewardBench().sample`."""
-    return _build(row_id, index, fields, problem, category, media, row_id.split("#")[0])
-
-
-def unique_ids(rows: Sequence[Mapping[str, Any] | None], fallback: Sequence[str]) -> list[str]:
-    """Sample ids of `rows` under `IDS` (a row without an id takes its `fallback`). Kept for
-    harness.lmms.bridge until it reads rows through `VLRewardBench().rows_from`."""
-    ids = [str(r.get("id") or fb) if isinstance(r, Mapping) else fb for r, fb in zip(rows, fallback)]
-    repeated = {rid for rid, n in Counter(ids).items() if n > 1}
-    return [rid + IDS.suffix(r) if rid in repeated and isinstance(r, Mapping) else rid for rid, r in zip(ids, rows)]

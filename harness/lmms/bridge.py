@@ -53,35 +53,41 @@ class PluginSpec:
     version: str = "1"
 
 
-def _vlrewardbench_spec() -> PluginSpec:
-    from tasks.vlrewardbench import CATEGORIES, HF_DATASET, HF_REVISION, STRICT_GENERATION
-
-    metrics = ("overall_accuracy", "macro_accuracy", *(f"accuracy/{c}" for c in CATEGORIES))
-    return PluginSpec("ur_vlrewardbench", "vlrewardbench", HF_DATASET, None, HF_REVISION, "test", ("image",),
-                      metrics, STRICT_GENERATION)
+#: lmms-eval's name of the plugin task of our task NAME (distinct: see the module docstring).
+PREFIX = "ur_"
 
 
-def _genai_image_spec() -> PluginSpec:
-    from tasks.genai_bench import GENERATION, HF_DATASET, HF_REVISION, IMAGE
+def plugin_spec(name: str) -> PluginSpec | None:
+    """The plugin task of registered task `name`, built from the task's public seam, or None when the task
+    cannot be one: it needs a `strict` protocol with fixed generation settings (`Task.generation`) and a hub
+    dataset whose media are embedded images (lmms-eval hands the plugin the rows; URLs and videos are not
+    bridged)."""
+    from harness.registry import TASKS
 
-    return PluginSpec("ur_genai_bench_image", "genai_bench_image", HF_DATASET, IMAGE.config, HF_REVISION,
-                      "test_v1", (IMAGE.left, IMAGE.right), ("tau", "diff"), GENERATION)
+    task = TASKS.get(name)()
+    hub = task.data.hub if task.data is not None else None
+    if (name.startswith(PREFIX) or PROTOCOL not in task.protocols or PROTOCOL not in task.generation
+            or hub is None or not hub.image_columns or hub.url_columns):
+        return None
+    split = task.splits[0]
+    metrics = tuple(task.score([], task.config(PROTOCOL, 0, split, None)).point())
+    return PluginSpec(PREFIX + name, name, hub.dataset, hub.config, hub.revision, split, tuple(hub.image_columns),
+                      metrics, task.generation[PROTOCOL], version=str(task.version))
 
 
 def specs() -> dict[str, PluginSpec]:
-    """Every plugin task by its lmms-eval name."""
-    return {s.name: s for s in (_vlrewardbench_spec(), _genai_image_spec())}
+    """Every plugin task by its lmms-eval name: one per registered task that can be one (`plugin_spec`)."""
+    from harness.registry import TASKS
+
+    found = (plugin_spec(name) for name in TASKS.names() if not name.startswith(PREFIX))
+    return {spec.name: spec for spec in found if spec is not None}
 
 
 def harness_task(spec: PluginSpec) -> Task:
-    """A fresh instance of the harness task behind `spec` (imported directly, no registry lookup)."""
-    if spec.harness_task == "vlrewardbench":
-        from tasks.vlrewardbench import VLRewardBench
+    """A fresh instance of the harness task behind `spec`."""
+    from harness.registry import TASKS
 
-        return VLRewardBench()
-    from tasks.genai_bench import GenAIBenchImage
-
-    return GenAIBenchImage()
+    return TASKS.get(spec.harness_task)()
 
 
 def task_config(spec: PluginSpec, seed: int) -> TaskConfig:
@@ -91,22 +97,15 @@ def task_config(spec: PluginSpec, seed: int) -> TaskConfig:
 # ---- rows -> our samples ------------------------------------------------------------------------------
 
 def hub_samples(spec: PluginSpec, rows: Sequence[Mapping[str, Any]]) -> list[Sample]:
-    """Our samples for hub rows as lmms-eval loaded them, built by our tasks' own row code (ids, validation,
-    categories). Media are references by column name; the pixels stay in lmms-eval's dataset."""
-    if spec.harness_task == "vlrewardbench":
-        from tasks.vlrewardbench import FOLDER_CATEGORY, _sample, _validate, source_from_id, unique_ids
-
-        samples = []
-        ids = unique_ids(rows, [f"row-{i}" for i in range(len(rows))])
-        for index, (row_id, row) in enumerate(zip(ids, rows)):
-            fields, problem = _validate(row)
-            category = FOLDER_CATEGORY[source_from_id(row_id, povid_fix=True)]
-            samples.append(_sample(row_id, index, fields, problem, category, (MediaRef("image", "image"),)))
-        return samples
+    """Our samples for hub rows as lmms-eval loaded them, built by the task's own row code (the hub's id
+    rule, validation, categories). Media are references by column name; the pixels stay in lmms-eval's
+    dataset."""
     task = harness_task(spec)
-    return [task._sample(str(index), index, row, {f: MediaRef("image", f) for f in spec.media_fields},  # type: ignore[attr-defined]
-                         f"{spec.hub_path} row {index}")
-            for index, row in enumerate(rows)]
+
+    def by_column(raw: Any, uid: str) -> dict[str, MediaRef]:
+        return {column: MediaRef("image", column) for column in spec.media_fields}
+
+    return [task.to_sample(row) for row in task.rows_from(rows, media=by_column)]
 
 
 def _media_part(ref: MediaRef, field: str | None) -> dict[str, Any]:

@@ -1,28 +1,39 @@
 """The plugin tasks' names as harness tasks, so runs converted from lmms-eval can be compared.
 
-`harness compare` rebuilds a task's metrics from its sample records through the harness task registry.
-Registering `ur_vlrewardbench` and `ur_genai_bench_image` (the `strict` protocol of `vlrewardbench` and
-`genai_bench_image`, nothing else) lets it compare two lmms-eval runs of them, or an lmms-eval run with
-`harness run --tasks ur_vlrewardbench` on the same data: same sample ids, same records, same scoring.
+`harness compare` rebuilds a task's metrics from its sample records through the harness task registry. A
+plugin task `ur_NAME` (harness.lmms.bridge) is registered as the `strict` protocol of task NAME, nothing else,
+so two lmms-eval runs of it, or an lmms-eval run and `harness run --tasks ur_NAME` on the same data, compare
+item by item: same sample ids, same records, same scoring.
+
+The classes are made on first use from the registered task: the entry point
+`ur_vlrewardbench = "harness.lmms.harness_tasks:URVLRewardBench"` names `UR` + the class of `vlrewardbench`, and
+this module builds it then; a new plugin task is that one line in pyproject.toml, and nothing here imports a
+task module of its own.
 """
 
 from __future__ import annotations
 
-from harness.registry import task
-from tasks.genai_bench import GenAIBenchImage
-from tasks.vlrewardbench import PROTOCOLS, VLRewardBench
+from typing import Any
+
+from .bridge import PREFIX, PROTOCOL
+
+def plugin_task_class(name: str) -> type:
+    """The registered task `name` restricted to its `strict` protocol, named `ur_NAME`."""
+    from harness.registry import TASKS
+
+    base = TASKS.get(name)
+    return type(f"UR{base.__name__}", (base,), {
+        "__doc__": f"{name}, {PROTOCOL} protocol only: the task lmms-eval runs as {PREFIX}{name}.",
+        "__module__": __name__, "name": PREFIX + name, "protocols": {PROTOCOL: base.protocols[PROTOCOL]},
+        "scorer_protocol": None, "family_protocols": {}})
 
 
-@task("ur_vlrewardbench")
-class URVLRewardBench(VLRewardBench):
-    """vlrewardbench, strict protocol only: the task lmms-eval runs as ur_vlrewardbench."""
+def __getattr__(attr: str) -> Any:
+    from harness.registry import TASKS
 
-    protocols = {"strict": PROTOCOLS["strict"]}
-
-
-@task("ur_genai_bench_image")
-class URGenAIBenchImage(GenAIBenchImage):
-    """genai_bench_image, strict protocol only: the task lmms-eval runs as ur_genai_bench_image."""
-
-    protocols = {"strict": GenAIBenchImage.protocols["strict"]}
-    scorer_protocol = None
+    if attr.startswith("UR"):
+        for name in TASKS.names():
+            if not name.startswith(PREFIX) and TASKS.get(name).__name__ == attr[2:]:
+                cls = globals()[attr] = plugin_task_class(name)
+                return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")

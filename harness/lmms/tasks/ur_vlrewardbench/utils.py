@@ -25,14 +25,6 @@ def process_results(doc, results):
     return _TASK.process_results(doc, results)
 
 
-def agg_overall_accuracy(records):
-    return _TASK.aggregate('overall_accuracy', records)
-
-
-def agg_macro_accuracy(records):
-    return _TASK.aggregate('macro_accuracy', records)
-
-
 def agg_accuracy_general(records):
     return _TASK.aggregate('accuracy/general', records)
 
@@ -43,3 +35,11 @@ def agg_accuracy_hallucination(records):
 
 def agg_accuracy_reasoning(records):
     return _TASK.aggregate('accuracy/reasoning', records)
+
+
+def agg_overall_accuracy(records):
+    return _TASK.aggregate('overall_accuracy', records)
+
+
+def agg_macro_accuracy(records):
+    return _TASK.aggregate('macro_accuracy', records)
