@@ -34,6 +34,7 @@ from harness.metrics import bootstrap_ci
 from harness.records import Judgment
 from harness.registry import TASKS
 from harness.store import atomic_write_json, json_safe
+from harness.run_record import TaskRecord
 from harness.task import DatasetInfo, Scoring, TaskConfig
 
 from .runs import Run, RunError, load_run
@@ -215,7 +216,7 @@ def discordant(base: Scoring, cand: Scoring, metric: str, base_rows: np.ndarray,
 class _TaskRecords:
     """One task of one run: its results entry and its sample records in file order."""
 
-    result: Mapping[str, Any]
+    result: TaskRecord
     judgments: list[Judgment]
 
     @property
@@ -244,15 +245,15 @@ def _repeated(ids: Sequence[str]) -> list[str]:
     return list(out)
 
 
-def _identity_problems(task: str, base: Mapping[str, Any], cand: Mapping[str, Any]) -> list[str]:
+def _identity_problems(task: str, base: TaskRecord, cand: TaskRecord) -> list[str]:
     """Protocol, versions, split and dataset identity of one task in both runs."""
     problems = []
     for key in TASK_IDENTITY:
-        if base.get(key) != cand.get(key):
-            problems.append(f"{task}: {key} differs (baseline {_short(base.get(key))}, "
-                            f"candidate {_short(cand.get(key))})")
-    b_data = DatasetInfo.from_dict(base.get("dataset") or {})
-    c_data = DatasetInfo.from_dict(cand.get("dataset") or {})
+        if getattr(base, key) != getattr(cand, key):
+            problems.append(f"{task}: {key} differs (baseline {_short(getattr(base, key))}, "
+                            f"candidate {_short(getattr(cand, key))})")
+    b_data = DatasetInfo.from_dict(base.dataset)
+    c_data = DatasetInfo.from_dict(cand.dataset)
     if b_data.source != c_data.source:
         problems.append(f"{task}: dataset.source differs (baseline {_short(b_data.source)}, candidate "
                         f"{_short(c_data.source)}): the data cannot be shown to be the same")
@@ -322,12 +323,12 @@ def check_comparable(base: Run, cand: Run) -> dict[str, tuple[_TaskRecords, _Tas
     return loaded
 
 
-def rebuild_scoring(task: str, result: Mapping[str, Any], judgments: Sequence[Judgment]) -> Scoring:
+def rebuild_scoring(task: str, result: TaskRecord, judgments: Sequence[Judgment]) -> Scoring:
     """The task's Scoring from stored records, as the runner built it (a scalar scorer's protocol implies
     a scalar scorer)."""
     instance = TASKS.get(task)()
-    protocol = str(result.get("protocol"))
-    cfg = TaskConfig(protocol=protocol, split=result.get("split"), scorer=(protocol == instance.scorer_protocol))
+    protocol = result.protocol
+    cfg = TaskConfig(protocol=protocol, split=result.split, scorer=(protocol == instance.scorer_protocol))
     return instance.score(judgments, cfg)
 
 
@@ -351,8 +352,8 @@ def compare_task(task: str, base: _TaskRecords, cand: _TaskRecords, options: Gat
     c_point = c_scoring.compute(cand_rows) if common else {}
     ci = paired_bootstrap(b_scoring, c_scoring, base_rows, cand_rows, resamples=options.resamples,
                           seed=options.seed, level=options.level)
-    reported_b = base.result.get("metrics") or {}
-    reported_c = cand.result.get("metrics") or {}
+    reported_b = base.result.metrics
+    reported_c = cand.result.metrics
     _note_drift(task, "baseline", b_scoring, reported_b, notes)
     _note_drift(task, "candidate", c_scoring, reported_c, notes)
 
@@ -374,7 +375,7 @@ def compare_task(task: str, base: _TaskRecords, cand: _TaskRecords, options: Gat
             task=task, metric=name, baseline=_number(reported_b.get(name)), candidate=_number(reported_c.get(name)),
             delta=delta, ci=(lo, hi), test=test, p_value=p_value,
             b=counts[0] if counts else None, c=counts[1] if counts else None, gated=gated, failed=failed))
-    return TaskComparison(task, str(base.result.get("protocol")), len(common), n_dropped, metrics)
+    return TaskComparison(task, base.result.protocol, len(common), n_dropped, metrics)
 
 
 def _note_drift(task: str, who: str, scoring: Scoring, reported: Mapping[str, Any], notes: list[str]) -> None:
@@ -394,22 +395,22 @@ def compare_runs(base: Run, cand: Run, options: GateOptions) -> Comparison:
     options.check()
     loaded = check_comparable(base, cand)
     if options.metrics is not None:
-        known = {m for task, (b, _) in loaded.items() for m in (b.result.get("metrics") or {})}
-        known |= {f"{task}:{m}" for task, (b, _) in loaded.items() for m in (b.result.get("metrics") or {})}
+        known = {m for task, (b, _) in loaded.items() for m in b.result.metrics}
+        known |= {f"{task}:{m}" for task, (b, _) in loaded.items() for m in b.result.metrics}
         unknown = [m for m in options.metrics if m not in known]
         if unknown:
             raise UsageError(f"--metrics names {', '.join(map(repr, unknown))}, which no compared task reports; "
                              f"valid names: {', '.join(sorted(known))}")
     notes = []
-    if base.results.get("seed") != cand.results.get("seed"):
-        notes.append(f"the runs used different seeds ({base.results.get('seed')} vs {cand.results.get('seed')}): "
+    if base.record.seed != cand.record.seed:
+        notes.append(f"the runs used different seeds ({base.record.seed} vs {cand.record.seed}): "
                      f"answer orders may differ per item")
     tasks = [compare_task(task, b, c, options, notes) for task, (b, c) in loaded.items()]
     return Comparison(_run_id(base), _run_id(cand), options, tasks, notes)
 
 
 def _run_id(run: Run) -> str:
-    return str(run.results.get("run_id") or run.dir.name)
+    return run.run_id
 
 
 # ---- output ---------------------------------------------------------------------------------------------
