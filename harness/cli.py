@@ -1,5 +1,10 @@
-"""Command line: `python -m harness run|inspect|list|report|compare|construct|train-reward|dpo-vlm|demo|push|...`
-(also installed as `harness`).
+"""Command line: `python -m harness COMMAND` (also installed as `harness`).
+
+Commands: run, inspect, list, report, compare, construct, build-reward-data, reward-data-stats, train-reward,
+dpo-vlm, dpo-diffusion, generate, lmms-eval, demo, push, convert-llava (README "Command line" lists every
+option; tests/test_cli_interfaces.py keeps the two in step). Building the parser imports only argument
+definitions: a command's own modules (the runner, torch, the lmms-eval wing, huggingface_hub) are imported
+when it runs. `list` imports the task modules, since a task's protocols and splits are class attributes.
 
 `--tasks` takes task groups beside task names (harness/groups.py, tasks/groups.yaml); `run --config FILE` reads
 run's flags from YAML (harness/run_config.py); `list NAME...` describes tasks (harness/describe.py).
