@@ -1,0 +1,171 @@
+"""One small generated `--data-dir` per registered task, in each task's real local layout (its module
+docstring, `data = DataSpec(...)` and `tasks/data_cards.yaml`), for tests/test_conformance.py.
+
+Each builder writes a few valid rows covering the task's label values (left / right / tie, the
+categories, both media layouts) and returns the directory; `vbench` takes no data directory (its rows are
+VBench's 16 dimensions, its scores come from the `vbench-results` adapter), so its builder returns None.
+Images are real 8x8 JPEGs; videos are never opened by the suite (requests only reference them), so a
+few placeholder bytes stand in for them where a task looks for the file on disk.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from tests.conftest import make_data_dir, row, write_image
+
+Builder = Callable[[Path], "Path | None"]
+VOTES = ("leftvote", "rightvote", "tievote", "bothbad_vote")
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+def write_placeholder(path: Path) -> None:
+    """A file standing in for a video the suite never decodes (a task may check that it is on disk)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not decoded by the conformance suite")
+
+
+def vlrewardbench(root: Path) -> Path:
+    """The GitHub layout: data.jsonl + images/<folder>/<id>.jpg; one row per category, a POVID query."""
+    rows = [row("RLAIF-V_0", "rlaif-v", (0, 1)), row("mathverse_1", "reasoning_tasks", (1, 0)),
+            row("wildvision_2", "wildvision-battle", (0, 1)),
+            row("hallucination_pair-3", "povid", (1, 0), query="<image>\nWhat is on the table?")]
+    return make_data_dir(root, rows)
+
+
+def _genai(config: str, media: dict[str, str], texts: dict[str, str]) -> Builder:
+    """`<config>.jsonl` with one row per vote type, media paths relative to the directory."""
+
+    def build(root: Path) -> Path:
+        rows = []
+        for i, vote in enumerate(VOTES):
+            paths = {column: f"{column}/{i}.{ext}" for column, ext in media.items()}
+            for column, path in paths.items():
+                (write_image(root / path, i) if media[column] == "jpg" else write_placeholder(root / path))
+            rows.append({"idx": i, "vote_type": vote, **{k: f"{v} {i}" for k, v in texts.items()}, **paths})
+        write_jsonl(root / f"{config}.jsonl", rows)
+        return root
+
+    return build
+
+
+genai_bench_image = _genai("image_generation", {"left_image": "jpg", "right_image": "jpg"},
+                           {"prompt": "a red cube on a table"})
+genai_bench_video = _genai("video_generation", {"left_video": "mp4", "right_video": "mp4"},
+                           {"prompt": "a dog running on a beach"})
+genai_bench_edit = _genai("image_edition", {"source_image": "jpg", "left_output_image": "jpg",
+                                            "right_output_image": "jpg"},
+                          {"source_prompt": "a cat", "target_prompt": "a cat in a hat",
+                           "instruct_prompt": "give the cat a hat"})
+
+
+def videogen_rewardbench(root: Path) -> Path:
+    """videogen-rewardbench.csv (the hub CSV's columns) with the videos at path_A / path_B."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / "videogen-rewardbench.csv", "w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, ["path_A", "path_B", "A_model", "B_model", "prompt", "VQ", "MQ", "TA", "Overall"])
+        writer.writeheader()
+        for i, label in enumerate(("A", "B", "same")):
+            paths = {"path_A": f"videos/{i}_a.mp4", "path_B": f"videos/{i}_b.mp4"}
+            for path in paths.values():
+                write_placeholder(root / path)
+            writer.writerow({**paths, "A_model": "gen-a", "B_model": "gen-b", "prompt": f"a boat at sea {i}",
+                             "VQ": label, "MQ": label, "TA": label, "Overall": label})
+    return root
+
+
+def sharegptvideo_pairs(root: Path) -> Path:
+    """pairs.jsonl: one pair with a video path, one with a list of frame images; gold 0 and 1."""
+    frames = [f"frames/p1_{k}.jpg" for k in range(3)]
+    for k, frame in enumerate(frames):
+        write_image(root / frame, k)
+    write_placeholder(root / "videos/p0.mp4")
+    write_jsonl(root / "pairs.jsonl", [
+        {"id": "p0", "video": "videos/p0.mp4", "prompt": "What happens?", "responses": ["A man runs.", "A cat."],
+         "gold": 0},
+        {"id": "p1", "frames": frames, "prompt": "Describe the clip.", "responses": ["Snow.", "Rain falls."],
+         "gold": 1}])
+    return root
+
+
+def _qa_rows(video_key: str, values: list[Any]) -> list[dict[str, Any]]:
+    return [{"id": f"q{i}", "question": f"What is in video {i}?", "answer": "a dog", video_key: v}
+            for i, v in enumerate(values)]
+
+
+def msrvtt_qa(root: Path) -> Path:
+    """test_qa.json with video_id; videos/video<id>.mp4 (the second video is absent: kept, counted)."""
+    (root / "test_qa.json").parent.mkdir(parents=True, exist_ok=True)
+    (root / "test_qa.json").write_text(json.dumps(_qa_rows("video_id", [7010, 7011])), encoding="utf-8")
+    write_placeholder(root / "videos/video7010.mp4")
+    return root
+
+
+def msvd_qa(root: Path) -> Path:
+    """test_qa.json with video_id, youtube_mapping.txt to the clip name, videos/<clip>.avi."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "test_qa.json").write_text(json.dumps(_qa_rows("video_id", [1, 2])), encoding="utf-8")
+    (root / "youtube_mapping.txt").write_text("-4wsuPCjDBc_5_15 vid1\nabcDEF_0_9 vid2\n", encoding="utf-8")
+    write_placeholder(root / "videos/-4wsuPCjDBc_5_15.avi")
+    write_placeholder(root / "videos/abcDEF_0_9.avi")
+    return root
+
+
+def tgif_qa(root: Path) -> Path:
+    """The Video-ChatGPT layout: test_q.json + test_a.json joined by question_id; videos/<name>.gif."""
+    root.mkdir(parents=True, exist_ok=True)
+    names = ["tumblr_a1", "tumblr_b2"]
+    (root / "test_q.json").write_text(json.dumps(
+        [{"question_id": f"t{i}", "video_name": n, "question": f"What moves in {n}?"} for i, n in enumerate(names)]))
+    (root / "test_a.json").write_text(json.dumps([{"question_id": "t1", "answer": "a bird"},
+                                                  {"question_id": "t0", "answer": "a car"}]))
+    for n in names:
+        write_placeholder(root / f"videos/{n}.gif")
+    return root
+
+
+def mmhal_bench(root: Path) -> Path:
+    """response_template.json (a JSON list) + images/ named like the end of image_src; one row without a type."""
+    rows = []
+    for i, qtype in enumerate(("attribute", "counting", None)):
+        write_image(root / f"images/img{i}.jpg", i)
+        r = {"question_topic": "animal", "image_id": f"img{i}", "image_src": f"https://example.org/x/img{i}.jpg",
+             "image_content": ["cat", "mat"], "question": f"How many cats are there ({i})?", "gt_answer": "one cat"}
+        rows.append({**r, "question_type": qtype} if qtype else r)
+    (root / "response_template.json").write_text(json.dumps(rows), encoding="utf-8")
+    return root
+
+
+def image_gen(root: Path) -> Path:
+    """`harness generate`'s output: manifest.jsonl (id, prompt, path, seed, index) + images + generation.json."""
+    rows = []
+    for i in range(3):
+        path = f"images/{i:04d}_s0.png"
+        write_image(root / path, i)
+        rows.append({"id": i // 2, "prompt": f"prompt {i // 2}", "path": path, "seed": i, "index": i})
+    write_jsonl(root / "manifest.jsonl", rows)
+    (root / "generation.json").write_text(json.dumps({"policy": "tiny", "steps": 1}), encoding="utf-8")
+    return root
+
+
+def no_data_dir(root: Path) -> None:
+    """vbench: the rows are VBench's 16 dimensions; nothing to write."""
+    return None
+
+
+#: task name -> builder. The lmms-eval plugin aliases (ur_*) read their base task's layout.
+BUILDERS: dict[str, Builder] = {
+    "vlrewardbench": vlrewardbench, "ur_vlrewardbench": vlrewardbench,
+    "genai_bench_image": genai_bench_image, "ur_genai_bench_image": genai_bench_image,
+    "genai_bench_video": genai_bench_video, "genai_bench_edit": genai_bench_edit,
+    "videogen_rewardbench": videogen_rewardbench, "sharegptvideo_pairs": sharegptvideo_pairs,
+    "msrvtt_qa": msrvtt_qa, "msvd_qa": msvd_qa, "tgif_qa": tgif_qa, "mmhal_bench": mmhal_bench,
+    "partiprompts_gen": image_gen, "hpsv2_prompts_gen": image_gen, "vbench": no_data_dir,
+}
