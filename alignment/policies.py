@@ -4,8 +4,8 @@ A policy turns one input into N candidates. Text candidates (VLM answers) are ke
 generated media (images, videos) go to a content-addressed store (`MediaStore`) and records hold their
 paths, so a regenerated identical output is stored once and a resumed construction finds it again.
 
-Implementations register with `@policy("name")` and are built from `--policy NAME --policy-args k=v`
-exactly like judges (`harness.adapters.Adapter.from_args` conventions).
+Implementations are named with `@policy("name")`, registered by a `harness.policies` entry point, and built
+from `--policy NAME --policy-args k=v` exactly like judges (`harness.adapters.Adapter.from_args` conventions).
 """
 
 from __future__ import annotations
@@ -19,17 +19,12 @@ from pathlib import Path
 from typing import Any, ClassVar, Mapping, Sequence
 
 from harness.adapters import Adapter
-from harness.registry import Registry
+from harness.registry import Registry, named
 
 POLICIES: Registry[Any] = Registry("policy", "harness.policies")
 
-
-def policy(name: str):
-    def deco(cls):
-        cls.name = name
-        return POLICIES.register(name, cls, source=f"{cls.__module__}.{cls.__qualname__}")
-
-    return deco
+#: `@policy("hf")`: names a policy class; its `harness.policies` entry point registers it (harness.registry).
+policy = named
 
 
 @dataclass(frozen=True)
