@@ -269,12 +269,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def build_policy(name: str, args: str) -> Policy:
-    """A policy by name. The diffusers policies register on import, so they are imported first when the
-    installed entry points do not list them."""
-    try:
-        import alignment.diffusion_policies  # noqa: F401
-    except ImportError:
-        pass
+    """A policy by name (its `harness.policies` entry point)."""
     return POLICIES.get(name).from_args(parse_model_args(args, "--policy-args"), "--policy-args")
 
 

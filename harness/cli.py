@@ -342,7 +342,7 @@ def _run(args: argparse.Namespace) -> int:
         dataset_revision=args.dataset_revision,
     )
     outcome = run(opts)
-    if not outcome.results:  # a data-parallel process other than rank 0: rank 0 reports the run
+    if outcome.record is None:  # a data-parallel process other than rank 0: rank 0 reports the run
         return 0
     print(format_summary(outcome.record))
     print(f"judged by the model: {outcome.adapter_calls}, from cache: {outcome.cache_hits}, "

@@ -79,8 +79,9 @@ class JudgeClient:
                     self.stats.media_errors += 1
                     ready.append(Exchange(request, prepared, None))
                     continue
-                key = self.key_for(prepared) if self.cache else None
-                hit = self.cache.get(key, request.key) if key else None
+                cache = self.cache
+                key = self.key_for(prepared) if cache else None
+                hit = cache.get(key, request.key) if cache and key else None
                 if hit is not None:
                     self.stats.cache_hits += 1
                     ready.append(Exchange(request, hit, prepared.prompt_hash))
@@ -99,8 +100,8 @@ class JudgeClient:
             except KeyError:
                 raise RuntimeError(f"adapter {self.adapter.name!r} returned a reply for unknown or "
                                    f"already answered request {reply.key!r}") from None
-            if key and reply.ok:
-                self.cache.put(key, reply)  # type: ignore[union-attr]
+            if key and reply.ok and self.cache is not None:  # a key is only made when there is a cache
+                self.cache.put(key, reply)
             yield Exchange(prepared.request, reply, prepared.prompt_hash)
         while ready:
             yield ready.popleft()

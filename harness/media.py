@@ -51,7 +51,7 @@ def _load(ref: MediaRef) -> LoadedMedia:
         raise MediaError(f"{ref.label}: {ref.kind} media are not supported by this version of the harness")
     resize = check_resize(ref.label, ref.resize)
     if ref.path is not None and resize is None:
-        return _load_image_file(ref)
+        return _load_image_file(ref, Path(ref.path))
     data = read_media_bytes(ref)
     if resize is not None:
         png = _resized_png(data, ref.label, resize)
@@ -60,8 +60,7 @@ def _load(ref: MediaRef) -> LoadedMedia:
     return LoadedMedia(ref.kind, ref.label, sha, data, mime)
 
 
-def _load_image_file(ref: MediaRef) -> LoadedMedia:
-    path = Path(ref.path)  # type: ignore[arg-type]
+def _load_image_file(ref: MediaRef, path: Path) -> LoadedMedia:
     try:
         st = path.stat()
         data = path.read_bytes()

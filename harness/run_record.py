@@ -50,7 +50,7 @@ class TaskRecord(MappingABC):
     errors: Mapping[str, int] = field(default_factory=dict)  # "<status>/<stage>" -> count
     error_examples: Mapping[str, str] = field(default_factory=dict)
     details: Mapping[str, Any] = field(default_factory=dict)
-    prompt_hashes: Mapping[str, str] = field(default_factory=dict)
+    prompt_hashes: Mapping[str, str | None] = field(default_factory=dict)  # None: failed before its prompt
     #: the protocol asked for, when the judge's family chose another (`unifiedreward` -> `unifiedreward-qwen`)
     protocol_requested: str | None = None
     protocol_chosen_for: str | None = None

@@ -264,13 +264,7 @@ def _open_store(opts: RunOptions, config: Mapping[str, Any], config_hash: str, m
     found: str | Exception
     if shard.is_main:
         try:
-            store = RunStore.find_resumable(Path(opts.output), config_hash) if opts.resume else None
-            if store is None and opts.resume:
-                _no_run_to_resume(Path(opts.output), config)
-            if store is None:
-                header = {"schema_version": SCHEMA_VERSION, "config": config, "config_hash": config_hash,
-                          "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-                store = RunStore.create(Path(opts.output), header, model_name)
+            store = _resumed_or_new_store(opts, config, config_hash, model_name)
             store.lock()
             found = str(store.dir)
         except Exception as exc:  # tell the other ranks instead of leaving them waiting
@@ -283,6 +277,19 @@ def _open_store(opts: RunOptions, config: Mapping[str, Any], config_hash: str, m
     if isinstance(found, Exception):
         raise found
     return RunStore(Path(found))
+
+
+def _resumed_or_new_store(opts: RunOptions, config: Mapping[str, Any], config_hash: str,
+                          model_name: str) -> RunStore:
+    """The run of this configuration to resume (--resume), else a new run directory."""
+    store = RunStore.find_resumable(Path(opts.output), config_hash) if opts.resume else None
+    if store is not None:
+        return store
+    if opts.resume:
+        _no_run_to_resume(Path(opts.output), config)
+    header = {"schema_version": SCHEMA_VERSION, "config": config, "config_hash": config_hash,
+              "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    return RunStore.create(Path(opts.output), header, model_name)
 
 
 def _no_run_to_resume(output: Path, config: Mapping[str, Any]) -> None:
@@ -379,7 +386,7 @@ def _finish(task: Task, cfg: TaskConfig, sample: Sample, exchanges: list[Exchang
     except SampleError as exc:
         return Judgment(sample.id, "error", reason=exc.reason, stage="parse", prompt_hash=prompt_hash,
                         replies=replies)
-    return Judgment(sample.id, parsed.status, outcome=parsed.outcome, reason=parsed.reason,  # type: ignore[arg-type]
+    return Judgment(sample.id, parsed.status, outcome=parsed.outcome, reason=parsed.reason,
                     stage="parse" if parsed.status != "ok" else None, prompt_hash=prompt_hash, replies=replies)
 
 

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, TextIO
 
 from .errors import UsageError
 from .records import Judgment
@@ -64,7 +64,7 @@ class SampleLog:
     def __init__(self, path: Path):
         self.path = path
         self._lock = threading.Lock()
-        self._file = None
+        self._file: TextIO | None = None  # opened by the first append
 
     def load(self, retry_errors: bool = True, repair: bool = True) -> dict[str, Judgment]:
         """Read finished records (first record per id wins). When `retry_errors`, error records do not
@@ -121,6 +121,7 @@ class RunStore:
     def __init__(self, directory: Path):
         self.dir = directory
         self.run_id = directory.name
+        self._lock_file: TextIO | None = None  # held open by lock() while this process writes the run
 
     @classmethod
     def create(cls, output: Path, header: Mapping[str, Any], model_name: str) -> "RunStore":
@@ -171,7 +172,7 @@ class RunStore:
                      for key in sorted(set(theirs) | set(ours)) if theirs.get(key) != ours.get(key)]
             rank = (-len(diffs), str(header.get("started", "")), header_path.parent, diffs)
             if best is None or rank[:2] > best[:2]:
-                best = rank  # type: ignore[assignment]
+                best = rank
         return (best[2], best[3]) if best is not None else None
 
     def lock(self) -> None:
@@ -181,17 +182,17 @@ class RunStore:
             return
         import fcntl
 
-        self._lock_file = open(self.dir / ".lock", "w")
+        lock_file = open(self.dir / ".lock", "w")
         try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            self._lock_file.close()
+            lock_file.close()
             raise UsageError(f"run {self.dir} is being written by another process") from None
+        self._lock_file = lock_file
 
     def unlock(self) -> None:
-        lock_file = getattr(self, "_lock_file", None)
-        if lock_file is not None:
-            lock_file.close()
+        if self._lock_file is not None:
+            self._lock_file.close()
             self._lock_file = None
 
     def header(self) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, Iterable, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 
@@ -123,7 +123,7 @@ class SampleStream:
 
 @dataclass(frozen=True)
 class Parsed:
-    status: str  # "ok" or "invalid"
+    status: Literal["ok", "invalid"]
     outcome: Mapping[str, Any]
     reason: str | None = None
 

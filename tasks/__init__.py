@@ -1,2 +1,2 @@
-"""Benchmark tasks. One module per benchmark; each registers itself with `@task` and is declared as a
-`harness.tasks` entry point in pyproject.toml, so importing this package imports no task."""
+"""Benchmark tasks. One module per benchmark, registered by its `harness.tasks` entry point in pyproject.toml
+(the registry; `@task` only names the class), so importing this package imports no task."""

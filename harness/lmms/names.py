@@ -188,10 +188,11 @@ def llava_bench(metrics: Metrics, samples: Samples) -> Converted:
     """LLaVA-Bench (in the wild / Wilder) relative score %. lmms-eval's `gpt_eval_llava_all` is the same
     formula with the ratio rounded to 1 decimal (`round(…, 1)`), so the samples, when logged, give the
     unrounded number and the aggregate is the fallback (and the check)."""
-    pairs = [v.get("scores") for v in sample_values(samples, "gpt_eval_llava_all")]
-    pairs = [p for p in pairs if isinstance(p, (list, tuple))]
+    logged = (v.get("scores") for v in sample_values(samples, "gpt_eval_llava_all"))
+    pairs: list[Sequence[Any]] = [p for p in logged if isinstance(p, (list, tuple))]
     recomputed = relative_score(pairs)
     raw = _number(metrics.get("gpt_eval_llava_all"))
+    value: float | None
     if recomputed is not None:
         value, how = recomputed, "100 × mean(model)/mean(reference) of the logged gpt_eval_llava_all scores"
     else:

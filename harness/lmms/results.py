@@ -41,7 +41,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from harness.adapters import redact
 from harness.metrics import bootstrap_ci
-from harness.records import Judgment, canonical_json, sha256_text
+from harness.records import Judgment, SampleStatus, canonical_json, sha256_text
 from harness.run_record import SCHEMA_VERSION, RunRecord, TaskRecord
 from harness.store import RunStore, SampleLog
 
@@ -130,6 +130,11 @@ def _number(value: Any) -> float | None:
     return None
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """A table of lmms-eval's config (`metadata`, `dataset_kwargs`), or an empty one where it has none."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def task_metrics(entry: Mapping[str, Any]) -> tuple[dict[str, float | None], dict[str, float | None]]:
     """(metrics, stderr) of one `results[task]` entry, keyed `name` (filter `none`) or `name,filter`."""
     metrics: dict[str, float | None] = {}
@@ -194,7 +199,7 @@ def lmms_records(samples: Sequence[Mapping[str, Any]], metrics: Iterable[str]) -
     out = []
     for sample in sorted(samples, key=lambda s: int(s.get("doc_id", 0))):
         scores = {m: sample_score(sample[m]) for m in names if m in sample}
-        status = "ok" if any(v is not None for v in scores.values()) else "invalid"
+        status: SampleStatus = "ok" if any(v is not None for v in scores.values()) else "invalid"
         out.append(Judgment(f"doc-{sample.get('doc_id')}", status,
                             outcome={"doc_id": sample.get("doc_id"), "doc_hash": sample.get("doc_hash"),
                                      "target": sample.get("target"), "scores": scores},
@@ -208,17 +213,17 @@ def judge_for(task: str, config: Mapping[str, Any], env: Mapping[str, str]) -> d
     spec = next((s for name, s in JUDGES.items() if task == name or task.startswith(name + "_")), None)
     if spec is None:
         return None
-    meta = config.get("metadata") if isinstance(config.get("metadata"), Mapping) else {}
+    meta = _mapping(config.get("metadata"))
     model = (env.get(spec.env) if spec.env else None) or meta.get("judge_model") or spec.default
     return {"model": model, "env": spec.env, "from": "environment" if spec.env and env.get(spec.env) else "default",
             "pinned": spec.pinned, "matches_pinned": spec.pinned is None or model == spec.pinned, "note": spec.note}
 
 
 def _dataset(config: Mapping[str, Any]) -> dict[str, Any]:
-    meta = config.get("metadata") if isinstance(config.get("metadata"), Mapping) else {}
+    meta = _mapping(config.get("metadata"))
     if isinstance(meta.get("ur_dataset"), Mapping):
         return dict(meta["ur_dataset"])
-    kwargs = config.get("dataset_kwargs") if isinstance(config.get("dataset_kwargs"), Mapping) else {}
+    kwargs = _mapping(config.get("dataset_kwargs"))
     return {"id": config.get("dataset_path"), "config": config.get("dataset_name"),
             "revision": kwargs.get("revision"), "source": LMMS_PROTOCOL}
 
@@ -229,7 +234,7 @@ def task_entry(task: str, output: LmmsOutput, records: Sequence[Judgment], env: 
     (`apply_mapping`) unless `rename` is false (another task of the run claims the same name of ours)."""
     results = output.results
     config = (results.get("configs") or {}).get(task) or {}
-    meta = config.get("metadata") if isinstance(config.get("metadata"), Mapping) else {}
+    meta = _mapping(config.get("metadata"))
     metrics, stderr = task_metrics(results["results"].get(task) or {})
     n_samples = (results.get("n-samples") or {}).get(task) or {}
     version = str((results.get("versions") or {}).get(task))
@@ -292,7 +297,7 @@ def _plugin_ci(task: str, meta: Mapping[str, Any], records: Sequence[Judgment], 
 
 def records_for(task: str, output: LmmsOutput) -> list[Judgment]:
     config = (output.results.get("configs") or {}).get(task) or {}
-    meta = config.get("metadata") if isinstance(config.get("metadata"), Mapping) else {}
+    meta = _mapping(config.get("metadata"))
     samples = output.samples.get(task) or []
     metrics, _ = task_metrics(output.results["results"].get(task) or {})
     if meta.get("ur_task"):
@@ -330,8 +335,8 @@ def convert(output: LmmsOutput, run_output: Path, *, model: str, model_args: Map
         log = SampleLog(store.dir / f"{names[task]}.samples.jsonl")
         try:
             log.path.touch()
-            for record in records:
-                log.append(record)
+            for judgment in records:
+                log.append(judgment)
         finally:
             log.close()
         entries[names[task]] = task_entry(task, output, records, env, seed, rename=task not in kept)
