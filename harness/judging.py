@@ -21,6 +21,8 @@ from .media import load_media
 from .records import PreparedRequest, Reply, Request, prompt_fingerprint
 
 T = TypeVar("T")
+#: Answers found without the adapter (cache hits, media errors) held at most before they are passed on.
+READY_LIMIT = 256
 U = TypeVar("U")
 
 
@@ -72,43 +74,51 @@ class JudgeClient:
             stream = _prefetch(requests, prepared_or_error, self.media_workers)
         else:
             stream = ((r, prepared_or_error(r)) for r in requests)
+        left = [True]  # whether `stream` may hold more
 
         def misses() -> Iterator[PreparedRequest]:
+            """The requests the adapter must answer. Answers that need no call (cache hits, media errors)
+            wait in `ready` until the adapter's next reply; a long run of them ends this input (the adapter
+            finishes what it has in flight) so they are passed on at once instead of piling up."""
             for request, prepared in stream:
                 if isinstance(prepared, Reply):
                     self.stats.media_errors += 1
                     ready.append(Exchange(request, prepared, None))
-                    continue
-                cache = self.cache
-                key = self.key_for(prepared) if cache else None
-                hit = cache.get(key, request.key) if cache and key else None
-                if hit is not None:
-                    self.stats.cache_hits += 1
-                    ready.append(Exchange(request, hit, prepared.prompt_hash))
-                    continue
-                if request.key in pending:
-                    raise ValueError(f"duplicate request key {request.key!r}")
-                pending[request.key] = (prepared, key)
-                self.stats.sent += 1
-                yield prepared
+                else:
+                    cache = self.cache
+                    key = self.key_for(prepared) if cache else None
+                    hit = cache.get(key, request.key) if cache and key else None
+                    if hit is not None:
+                        self.stats.cache_hits += 1
+                        ready.append(Exchange(request, hit, prepared.prompt_hash))
+                    else:
+                        if request.key in pending:
+                            raise ValueError(f"duplicate request key {request.key!r}")
+                        pending[request.key] = (prepared, key)
+                        self.stats.sent += 1
+                        yield prepared
+                if len(ready) >= READY_LIMIT:
+                    return
+            left[0] = False
 
-        for reply in self.adapter.generate(misses()):
+        while left[0]:
+            for reply in self.adapter.generate(misses()):
+                while ready:
+                    yield ready.popleft()
+                try:
+                    prepared, key = pending.pop(reply.key)
+                except KeyError:
+                    raise RuntimeError(f"adapter {self.adapter.name!r} returned a reply for unknown or "
+                                       f"already answered request {reply.key!r}") from None
+                if key and reply.ok and self.cache is not None:  # a key is only made when there is a cache
+                    self.cache.put(key, reply)
+                yield Exchange(prepared.request, reply, prepared.prompt_hash)
             while ready:
                 yield ready.popleft()
-            try:
-                prepared, key = pending.pop(reply.key)
-            except KeyError:
-                raise RuntimeError(f"adapter {self.adapter.name!r} returned a reply for unknown or "
-                                   f"already answered request {reply.key!r}") from None
-            if key and reply.ok and self.cache is not None:  # a key is only made when there is a cache
-                self.cache.put(key, reply)
-            yield Exchange(prepared.request, reply, prepared.prompt_hash)
-        while ready:
-            yield ready.popleft()
-        if pending:
-            missing = ", ".join(sorted(pending)[:5])
-            raise RuntimeError(f"adapter {self.adapter.name!r} returned no reply for {len(pending)} "
-                               f"request(s), e.g. {missing}")
+            if pending:
+                missing = ", ".join(sorted(pending)[:5])
+                raise RuntimeError(f"adapter {self.adapter.name!r} returned no reply for {len(pending)} "
+                                   f"request(s), e.g. {missing}")
 
 
 def _prefetch(items: Iterable[T], fn: Callable[[T], U], workers: int) -> Iterator[tuple[T, U]]:

@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .adapters import Adapter
 from .cache import JudgmentCache
@@ -322,32 +322,37 @@ def _judge_task(task: Task, cfg: TaskConfig, dataset: Dataset, done: Mapping[str
     by_id: dict[str, Sample] = {s.id: s for s in todo}
     expected: dict[str, int] = {}
     position: dict[str, int] = {}
-    requests: list[Request] = []
     bar = Progress(resolve_mode(opts.progress) if shard.is_main else "none", len(todo),
                    f"{task.name} [{cfg.protocol}]", verbose=opts.verbose and shard.is_main)
 
-    def add(sample_id: str, reqs: Sequence[Request], out: list[Request]) -> None:
+    def add(sample_id: str, reqs: Sequence[Request], out: list[Request] | None = None) -> None:
         expected[sample_id] = expected.get(sample_id, 0) + len(reqs)
         for r in reqs:
             position[r.key] = len(position)
-        out.extend(reqs)
+        if out is not None:
+            out.extend(reqs)
 
-    try:
+    def model_requests() -> Iterator[Request]:
+        """Built as the judge asks for them, so the first judgment starts at once and no list of every
+        request is held; a sample that cannot be asked is recorded on the way."""
         for sample in todo:
             try:
                 if sample.problem is not None:
                     raise SampleError(sample.problem, stage="load")
                 asked = task.requests(sample, cfg)
-                if not asked:  # the protocol does not ask the judge about this sample (e.g. a skipped tie)
-                    record(_finish(task, cfg, sample, [], position))
-                    continue
-                add(sample.id, asked, requests)
             except SampleError as exc:
                 record(Judgment(sample.id, "error", reason=exc.reason, stage=exc.stage))
+                continue
+            if not asked:  # the protocol does not ask the judge about this sample (e.g. a skipped tie)
+                record(_finish(task, cfg, sample, [], position))
+                continue
+            add(sample.id, asked)
+            yield from asked
 
+    try:
         collected: dict[str, list[Exchange]] = {}
         judge_requests: list[Request] = []
-        for exchange in client.judge(requests):
+        for exchange in client.judge(model_requests()):
             sid = exchange.request.sample_id
             collected.setdefault(sid, []).append(exchange)
             if len(collected[sid]) < expected[sid]:
