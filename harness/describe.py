@@ -19,8 +19,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
-
 from .config import check_entry, read_yaml_mapping
 from .errors import UsageError
 from .groups import load_groups
@@ -89,6 +87,8 @@ def _first_line(doc: str | None) -> str | None:
 
 def _metrics(task: Task, protocol: str) -> list[str] | None:
     """The metric names `task.score` reports under `protocol`, from scoring no samples (None: it cannot)."""
+    import numpy as np  # scoring needs it anyway; a plain `harness list` never gets here
+
     cfg = TaskConfig(protocol=protocol, scorer=protocol == task.scorer_protocol, split=task.splits[0])
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):

@@ -33,9 +33,7 @@ import urllib.parse
 import urllib.request
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Callable, Coroutine, Iterable, Iterator, Mapping, Protocol, Sequence, TypeVar
-
-import aiohttp
+from typing import TYPE_CHECKING, Any, Callable, Coroutine, Iterable, Iterator, Mapping, Protocol, Sequence, TypeVar
 
 from .errors import UsageError
 from .records import PreparedRequest, Reply
@@ -45,6 +43,9 @@ R = TypeVar("R")
 
 #: Statuses below 500 that say "try again" rather than "this request is wrong".
 RETRY_STATUS = frozenset({408, 409, 425, 429})
+
+if TYPE_CHECKING:  # aiohttp (and SSL with it, ~200 ms) is imported when a session opens, not with this module
+    import aiohttp
 
 
 class RetryableError(Exception):
@@ -274,6 +275,8 @@ class EndpointClient:
 
     async def _post(self, where: str, payload: str) -> bytes:
         """The body of a 200 from `where`; any other outcome raises RetryableError or FatalError."""
+        import aiohttp
+
         if self._session is None:  # created on the loop's thread, where it is used
             connector = aiohttp.TCPConnector(limit=0, limit_per_host=self.concurrency)
             self._session = aiohttp.ClientSession(connector=connector, headers=self.headers)

@@ -21,15 +21,17 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Iterator, Literal, Mapping, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Iterator, Literal, Mapping, Sequence
 
 from .errors import UsageError, did_you_mean
-from .metrics import Compute
 from .records import Generation, Judgment, MediaRef, Reply, Request, Sample
 from .rows import (DataSpec, DatasetInfo, HubLayout, IdRule, LocalLayout, MediaRule, RawRow, Row, RowSource,
                    hub_media, hub_rows, local_rows, path_media, records_reader)
+
+if TYPE_CHECKING:  # numpy only for annotations here: `harness list` imports every task class, never scores
+    import numpy as np
+
+    from .metrics import Compute
 
 __all__ = ["DataSpec", "Dataset", "DatasetInfo", "HubLayout", "IdRule", "LocalLayout", "Parsed", "ProtocolSpec",
            "Row", "RowSource", "SampleStream", "Scoring", "Tally", "Task", "TaskConfig"]
@@ -151,6 +153,8 @@ class Scoring:
         return len(self.ids)
 
     def point(self) -> dict[str, float]:
+        import numpy as np
+
         return dict(self.compute(np.arange(self.n)))
 
 

@@ -28,8 +28,6 @@ import math
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Sequence
 
-import numpy as np
-
 from harness.errors import UsageError
 from harness.records import Generation, Judgment, Reply, Request, Sample
 from harness.registry import task
@@ -122,6 +120,8 @@ class ImageGenScoring(Task):
         return Parsed("ok", {**outcome, "raw": float(score)})
 
     def score(self, judgments: Sequence[Judgment], cfg: TaskConfig) -> Scoring:
+        import numpy as np  # numpy: only when scoring (`harness list` imports this module, never scores)
+
         rows = [j for j in judgments if j.status == "ok"]
         raw = np.array([j.outcome["raw"] for j in rows], dtype=float)
         factor, scale = SCALES[cfg.protocol]

@@ -32,8 +32,6 @@ import math
 from collections import Counter
 from typing import Sequence
 
-import numpy as np
-
 from harness.errors import UsageError
 from harness.records import Generation, Judgment, MediaRef, Reply, Request, Sample
 from harness.registry import task
@@ -137,6 +135,8 @@ class MMHalBench(Task):
         return Parsed("ok" if reason is None else "invalid", outcome, reason)
 
     def score(self, judgments: Sequence[Judgment], cfg: TaskConfig) -> Scoring:
+        import numpy as np  # numpy: only when scoring (`harness list` imports this module, never scores)
+
         rows = [j for j in judgments if j.status != "error"]  # invalid = rating 0, kept as the benchmark does
         ratings = np.array([j.outcome["rating"] for j in rows], dtype=float)
         types = np.array([j.outcome["type"] for j in rows], dtype=object)

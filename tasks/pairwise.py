@@ -16,14 +16,12 @@ Answer order, shared by every pairwise benchmark (and the reward-dataset builder
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 import re
 from functools import lru_cache
 from typing import Any, Callable, Mapping, Sequence
 
-import numpy as np
-
-from harness.metrics import accuracy_with_ties, accuracy_without_ties, three_way
 from harness.records import Generation, Judgment, MediaRef, Request, Sample
 from harness.task import Scoring
 
@@ -123,10 +121,14 @@ def scorer_requests(sample: Sample, prompt: str, candidates: Sequence[tuple[str,
 
 
 # ---- scoring -----------------------------------------------------------------------------------------
+# numpy (and harness.metrics, built on it) is imported by each scorer, not by this module: `harness list`
+# imports every task module for its protocols and splits, and never scores.
 
 def score_accuracy(judgments: Sequence[Judgment]) -> Scoring:
     """`accuracy`: the share of judged items whose outcome is correct (an invalid reply is wrong); GenAI-Bench's
     4-way accuracy (no vote = wrong) and ShareGPTVideo's pair accuracy."""
+    import numpy as np
+
     scored = [j for j in judgments if j.status != "error"]
     correct = np.array([bool(j.outcome.get("correct")) for j in scored], dtype=bool)
 
@@ -140,6 +142,8 @@ def score_accuracy(judgments: Sequence[Judgment]) -> Scoring:
 def score_script_accuracy(judgments: Sequence[Judgment]) -> Scoring:
     """The authors' Qwen scripts' two numbers: `accuracy` = correct / all items (a human tie the script skips
     counts as asked and wrong) and `accuracy_without_ties` = correct non-tie items / non-tie items."""
+    import numpy as np
+
     scored = [j for j in judgments if j.status != "error"]
     correct = np.array([bool(j.outcome.get("correct")) for j in scored], dtype=bool)
     tie = np.array([j.outcome.get("h") == 0 for j in scored], dtype=bool)
@@ -161,6 +165,9 @@ def qwen_script_verdict(text: str, noun: str) -> int:
 
 def score_three_way(judgments: Sequence[Judgment]) -> Scoring:
     """tau and diff (harness.metrics.three_way) over the verdicts of a generative judge."""
+    import numpy as np
+    from harness.metrics import three_way
+
     scored = [j for j in judgments if j.status != "error"]
     correct = np.array([bool(j.outcome.get("correct")) for j in scored], dtype=bool)
     tie = np.array([j.outcome.get("h") == 0 for j in scored], dtype=bool)
@@ -177,6 +184,9 @@ def score_margins(judgments: Sequence[Judgment]) -> Scoring:
     """A scalar scorer's margins m = score(A) - score(B) against h: accuracy with ties (VideoAlign's
     algorithm, and the calibrated variant) and without ties, in %. Pairs without two finite scores are
     `invalid` and left out (counted in n_invalid)."""
+    import numpy as np
+    from harness.metrics import accuracy_with_ties, accuracy_without_ties
+
     scored = [j for j in judgments if j.status == "ok"]
     h = np.array([j.outcome["h"] for j in scored], dtype=float)
     m = np.array([j.outcome["margin"] for j in scored], dtype=float)
@@ -192,7 +202,7 @@ def score_margins(judgments: Sequence[Judgment]) -> Scoring:
 def margin_outcome(exchanges: Sequence[tuple[Request, Any]], h: int) -> tuple[str, Mapping[str, Any], str | None]:
     """(status, outcome, reason) for a pair scored by a scalar scorer."""
     scores = {req.meta["candidate"]: reply.score for req, reply in exchanges}
-    bad = [name for name, s in scores.items() if s is None or not np.isfinite(s)]
+    bad = [name for name, s in scores.items() if s is None or not math.isfinite(s)]
     if bad:
         return "invalid", {"h": h, "scores": scores}, f"no finite score for candidate {', '.join(bad)}"
     margin = float(scores["A"]) - float(scores["B"])

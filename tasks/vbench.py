@@ -28,8 +28,6 @@ import math
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-import numpy as np
-
 from harness.adapters import Adapter
 from harness.errors import UsageError
 from harness.records import Generation, Judgment, PreparedRequest, Reply, Request, Sample
@@ -217,6 +215,8 @@ class VBench(Task):
         return Parsed("ok", {"raw": float(score), "group": sample.data["group"]})
 
     def score(self, judgments: Sequence[Judgment], cfg: TaskConfig) -> Scoring:
+        import numpy as np  # numpy: only when scoring (`harness list` imports this module, never scores)
+
         raw = {j.sample_id: float(j.outcome["raw"]) for j in judgments if j.status == "ok"}
         missing = [d for d in VBENCH_DIMENSIONS if d not in raw]
         point = {**vbench_scores(raw), **{d: raw.get(d, math.nan) for d in VBENCH_DIMENSIONS}}

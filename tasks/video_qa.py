@@ -46,10 +46,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, Iterator, Mapping, Sequence
 
-import numpy as np
-
 from harness.errors import UsageError
-from harness.metrics import ratio_pct
 from harness.records import Generation, Judgment, MediaRef, Reply, Request, Sample
 from harness.registry import task
 from harness.rows import RawRow, RowSource, file_sha256, local_info, read_json_list, records_reader
@@ -307,6 +304,10 @@ class VideoQA(Task):
         return Parsed("ok", outcome)
 
     def score(self, judgments: Sequence[Judgment], cfg: TaskConfig) -> Scoring:
+        import numpy as np  # numpy: only when scoring (`harness list` imports this module, never scores)
+
+        from harness.metrics import ratio_pct
+
         rows = [j for j in judgments if j.status == "ok"]
         verdicts = np.array([j.outcome["verdict"] for j in rows], dtype=object)
         yes = verdicts == "yes"

@@ -38,9 +38,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import numpy as np
-
-from harness.metrics import grouped_accuracy
 from harness.records import Generation, Judgment, MediaRef, Reply, Request, Sample
 from harness.registry import task
 from harness.task import DataSpec, HubLayout, IdRule, LocalLayout, Parsed, ProtocolSpec, Row, Scoring, Task, TaskConfig
@@ -250,6 +247,10 @@ class VLRewardBench(Task):
 
     # ---- score --------------------------------------------------------------------------------
     def score(self, judgments: Sequence[Judgment], cfg: TaskConfig) -> Scoring:
+        import numpy as np  # numpy: only when scoring (`harness list` imports this module, never scores)
+
+        from harness.metrics import grouped_accuracy
+
         scored = [j for j in judgments if j.status != "error"]
         group_of = {name: i for i, name in enumerate(CATEGORIES)}
         groups = np.array([group_of[j.outcome["category"]] for j in scored], dtype=np.int64)

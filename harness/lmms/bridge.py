@@ -31,7 +31,8 @@ from typing import Any, Iterable, Mapping, Sequence
 from harness.records import Generation, Judgment, MediaRef, Reply, Request, Sample
 from harness.task import Task, TaskConfig
 
-PROTOCOL = "strict"
+from .harness_tasks import PREFIX, PROTOCOL
+
 #: The doc fields this bridge adds; lmms-eval logs them with each sample.
 DOC_FIELDS = ("ur_id", "ur_index", "ur_data", "ur_request")
 
@@ -51,10 +52,6 @@ class PluginSpec:
     #: The protocol's generation settings (also written to the YAML's generation_kwargs).
     generation: Generation
     version: str = "1"
-
-
-#: lmms-eval's name of the plugin task of our task NAME (distinct: see the module docstring).
-PREFIX = "ur_"
 
 
 def plugin_spec(name: str) -> PluginSpec | None:

@@ -15,7 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .bridge import PREFIX, PROTOCOL
+#: lmms-eval's name of the plugin task of our task NAME is PREFIX + NAME, run under PROTOCOL only. Defined here,
+#: not in harness.lmms.bridge (which imports them), because `harness list` builds these classes and must not
+#: import the lmms-eval wing.
+PREFIX = "ur_"
+PROTOCOL = "strict"
+
 
 def plugin_task_class(name: str) -> type:
     """The registered task `name` restricted to its `strict` protocol, named `ur_NAME`."""
