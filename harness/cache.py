@@ -5,6 +5,14 @@ The key is the *full identity* of a call (see `cache_key`): adapter name, the ad
 id, revision/weights fingerprint, switches), the resolved generation settings and the exact prompt with
 its media content hashes. Keying on the prompt alone serves model A's answers as model B's (lm-eval
 issues #2715, #4063). Failed calls are never stored.
+
+Writes are batched: `put` holds new entries in memory and writes them in one transaction when
+`batch_size` entries are waiting or `max_delay_s` has passed since the last write, on `flush()` and on
+`close()`. One commit per sample cost more than the scripted judge itself; a batch costs one commit.
+A transaction is all or nothing, so a process killed mid-batch loses only the entries not yet committed
+(they are judged again next time) and never leaves a partial entry. The buffer is written in one short
+transaction rather than by keeping a transaction open across puts, so another process's writes wait
+for a flush, never for a slow judge. `get` reads the buffer first: this process sees what it wrote.
 """
 
 from __future__ import annotations
@@ -13,10 +21,16 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any, Mapping
 
 from .records import Reply, canonical_json, sha256_text
+
+#: Entries written per transaction, and the longest a finished judgment waits in memory (a slow judge
+#: therefore still commits about every answer, a fast one every `BATCH_SIZE`).
+BATCH_SIZE = 512
+MAX_DELAY_S = 1.0
 
 
 def default_cache_path() -> Path:
@@ -33,10 +47,18 @@ def cache_key(adapter: str, identity: Mapping[str, Any], generation: Mapping[str
 
 
 class JudgmentCache:
-    def __init__(self, path: Path | None = None):
+    def __init__(self, path: Path | None = None, *, batch_size: int = BATCH_SIZE,
+                 max_delay_s: float = MAX_DELAY_S):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         self.path = Path(path) if path else default_cache_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.batch_size = batch_size
+        self.max_delay_s = max_delay_s
         self._lock = threading.Lock()
+        self._pending: dict[str, str] = {}  # key -> value JSON, not yet committed
+        self._last_flush = time.monotonic()
+        self._closed = False
         self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL is durable across process kills in WAL mode (only an OS crash can drop the last commits).
@@ -44,12 +66,20 @@ class JudgmentCache:
         self._db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         self._db.commit()
 
+    @property
+    def pending(self) -> int:
+        """Entries put but not yet committed (lost, and so re-judged, if the process is killed now)."""
+        return len(self._pending)
+
     def get(self, key: str, request_key: str) -> Reply | None:
         with self._lock:
-            row = self._db.execute("SELECT value FROM replies WHERE key = ?", (key,)).fetchone()
-        if row is None:
+            value = self._pending.get(key)
+            if value is None:
+                row = self._db.execute("SELECT value FROM replies WHERE key = ?", (key,)).fetchone()
+                value = row[0] if row is not None else None
+        if value is None:
             return None
-        v = json.loads(row[0])
+        v = json.loads(value)
         return Reply(key=request_key, text=v.get("text"), score=v.get("score"), usage=v.get("usage") or {},
                      cost_usd=v.get("cost_usd"), latency_s=0.0, attempts=0, cached=True)
 
@@ -59,9 +89,32 @@ class JudgmentCache:
         value = json.dumps({"text": reply.text, "score": reply.score, "usage": dict(reply.usage),
                             "cost_usd": reply.cost_usd})
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO replies (key, value) VALUES (?, ?)", (key, value))
-            self._db.commit()
+            self._pending[key] = value
+            if len(self._pending) >= self.batch_size or time.monotonic() - self._last_flush >= self.max_delay_s:
+                self._flush_locked()
+
+    def flush(self) -> None:
+        """Commit every pending entry now (the end of a batch of judgments, or before handing off)."""
+        with self._lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        self._last_flush = time.monotonic()
+        if not self._pending:
+            return
+        # `with connection` commits the whole batch or rolls it back; on an error the entries stay pending.
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO replies (key, value) VALUES (?, ?)",
+                                 self._pending.items())
+        self._pending.clear()
 
     def close(self) -> None:
+        """Flush, then close; closing twice is harmless."""
         with self._lock:
-            self._db.close()
+            if self._closed:
+                return
+            try:
+                self._flush_locked()
+            finally:
+                self._closed = True
+                self._db.close()

@@ -5,6 +5,11 @@ under the same protocols, otherwise the numbers are not like for like and the co
 with one line per problem. Each task's Scoring is rebuilt from its per-sample records, so the two runs
 are compared *paired*, item by item: the sample ids scored in both runs are the common rows.
 
+Memory follows the outcomes, not the records: each run's records are read one line at a time without their
+replies, turned into the task's Scoring (numpy arrays) and dropped; the comparison keeps only the ids and
+the arrays. Where both Scorings offer `compute_many`, the paired bootstrap evaluates replicates in chunks
+(same draws, same numbers, see harness.metrics.bootstrap_ci).
+
 Per metric:
 - baseline and candidate value as results.json reports them, and the paired difference
   Δ = candidate − baseline on the common rows, in points;
@@ -21,16 +26,17 @@ while noise within `--max-drop` never fails a build.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from harness.errors import UsageError
-from harness.metrics import bootstrap_ci
+from harness.metrics import ComputeMany, bootstrap_ci
 from harness.records import Judgment
 from harness.registry import TASKS
 from harness.store import atomic_write_json, json_safe
@@ -193,7 +199,27 @@ def paired_bootstrap(base: Scoring, cand: Scoring, base_rows: np.ndarray, cand_r
         c_vals = cand.compute(cand_rows[idx])
         return {name: float(value) - float(b_vals[name]) for name, value in c_vals.items() if name in b_vals}
 
-    return bootstrap_ci(difference, base_rows.size, resamples=resamples, seed=seed, level=level)
+    b_many, c_many = _compute_many(base), _compute_many(cand)
+    many: ComputeMany | None = None
+    if b_many is not None and c_many is not None:
+        # Runs of the same data usually list the samples in the same order: then no gather is needed.
+        b_same = np.array_equal(base_rows, np.arange(base_rows.size))
+        c_same = np.array_equal(cand_rows, np.arange(cand_rows.size))
+
+        def many(idx: np.ndarray) -> dict[str, np.ndarray]:
+            b_vals = b_many(idx if b_same else base_rows[idx])
+            c_vals = c_many(idx if c_same else cand_rows[idx])
+            # The same IEEE subtraction as `difference`, elementwise.
+            return {name: np.asarray(value, dtype=float) - np.asarray(b_vals[name], dtype=float)
+                    for name, value in c_vals.items() if name in b_vals}
+
+    return bootstrap_ci(difference, base_rows.size, resamples=resamples, seed=seed, level=level,
+                        compute_many=many)
+
+
+def _compute_many(scoring: Scoring) -> ComputeMany | None:
+    """The Scoring's vectorised compute, where its task provides one (an optional field)."""
+    return getattr(scoring, "compute_many", None)
 
 
 def discordant(base: Scoring, cand: Scoring, metric: str, base_rows: np.ndarray,
@@ -214,14 +240,12 @@ def discordant(base: Scoring, cand: Scoring, metric: str, base_rows: np.ndarray,
 
 @dataclass(frozen=True)
 class _TaskRecords:
-    """One task of one run: its results entry and its sample records in file order."""
+    """One task of one run: its results entry, its sample ids in file order and the Scoring rebuilt from
+    its records (the records themselves are not kept)."""
 
     result: TaskRecord
-    judgments: list[Judgment]
-
-    @property
-    def ids(self) -> list[str]:
-        return [j.sample_id for j in self.judgments]
+    ids: list[str]
+    scoring: Scoring
 
 
 def _short(value: Any) -> str:
@@ -287,8 +311,31 @@ def _sample_problems(task: str, base: _TaskRecords, cand: _TaskRecords) -> list[
     return problems
 
 
-def _load_task(run: Run, task: str) -> _TaskRecords:
-    return _TaskRecords(run.tasks[task], run.samples(task))
+def _outcome_records(path: Path) -> Iterator[Judgment]:
+    """The records of a samples file without what scoring never reads (replies, prompt hash), line by line:
+    the replies are most of a record's size."""
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            d = json.loads(line)
+            try:
+                yield Judgment(sample_id=str(d["id"]), status=d["status"], outcome=d.get("outcome") or {},
+                               reason=d.get("reason"), stage=d.get("stage"))
+            except (KeyError, TypeError) as exc:
+                raise ValueError(f"{path.name} line {number}: not a sample record (missing {exc})") from None
+
+
+def _load_task(run: Run, task: str, who: str) -> _TaskRecords:
+    path = run.dir / f"{task}.samples.jsonl"
+    if not path.is_file():
+        raise RunError(f"{run.dir}: results.json lists task {task!r} but {path.name} is missing")
+    judgments = list(_outcome_records(path))
+    try:
+        scoring = rebuild_scoring(task, run.tasks[task], judgments)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RunError(f"{task}: the {who}'s records cannot be scored ({type(exc).__name__}: {exc})") from None
+    return _TaskRecords(run.tasks[task], [j.sample_id for j in judgments], scoring)
 
 
 def check_comparable(base: Run, cand: Run) -> dict[str, tuple[_TaskRecords, _TaskRecords]]:
@@ -307,7 +354,7 @@ def check_comparable(base: Run, cand: Run) -> dict[str, tuple[_TaskRecords, _Tas
         identity = _identity_problems(task, base.tasks[task], cand.tasks[task])
         problems += identity
         try:
-            pair = (_load_task(base, task), _load_task(cand, task))
+            pair = (_load_task(base, task, "baseline"), _load_task(cand, task, "candidate"))
         except RunError as exc:
             problems.append(str(exc))
             continue
@@ -340,13 +387,12 @@ def _number(value: Any) -> float:
 
 def compare_task(task: str, base: _TaskRecords, cand: _TaskRecords, options: GateOptions,
                  notes: list[str]) -> TaskComparison:
-    b_scoring = rebuild_scoring(task, base.result, base.judgments)
-    c_scoring = rebuild_scoring(task, cand.result, cand.judgments)
+    b_scoring, c_scoring = base.scoring, cand.scoring
     c_pos = {sid: i for i, sid in enumerate(c_scoring.ids)}
     common = [(i, c_pos[sid]) for i, sid in enumerate(b_scoring.ids) if sid in c_pos]
     base_rows = np.array([i for i, _ in common], dtype=np.int64)
     cand_rows = np.array([j for _, j in common], dtype=np.int64)
-    n_dropped = len(base.judgments) - len(common)
+    n_dropped = len(base.ids) - len(common)
 
     b_point = b_scoring.compute(base_rows) if common else {}
     c_point = c_scoring.compute(cand_rows) if common else {}
