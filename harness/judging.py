@@ -115,6 +115,8 @@ class JudgeClient:
                 yield Exchange(prepared.request, reply, prepared.prompt_hash)
             while ready:
                 yield ready.popleft()
+            if self.cache is not None:  # this batch's judgments are on disk before the next begins
+                self.cache.flush()
             if pending:
                 missing = ", ".join(sorted(pending)[:5])
                 raise RuntimeError(f"adapter {self.adapter.name!r} returned no reply for {len(pending)} "

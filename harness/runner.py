@@ -416,7 +416,8 @@ def _score_task(task: Task, cfg: TaskConfig, dataset: Dataset, store: RunStore, 
     judgments = [records[sid] for sid in wanted]
     scoring = task.score(judgments, cfg)
     metrics = scoring.point()
-    ci = bootstrap_ci(scoring.compute, scoring.n, resamples=opts.bootstrap_resamples, seed=opts.seed)
+    ci = bootstrap_ci(scoring.compute, scoring.n, resamples=opts.bootstrap_resamples, seed=opts.seed,
+                      compute_many=scoring.compute_many)
     spec = task.protocols[cfg.protocol]
     return TaskRecord(
         protocol=cfg.protocol, protocol_version=spec.version, protocol_deviations=tuple(spec.deviations),

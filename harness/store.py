@@ -96,7 +96,11 @@ class SampleLog:
         return done
 
     def append(self, judgment: Judgment) -> None:
-        line = json.dumps(json_safe(judgment.as_dict()), ensure_ascii=False, allow_nan=False) + "\n"
+        record = judgment.as_dict()
+        try:  # records the code built hold finite numbers: no recursive walk on the normal path
+            line = json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n"
+        except ValueError:  # a NaN or infinity somewhere (a judge's score): written as null
+            line = json.dumps(json_safe(record), ensure_ascii=False, allow_nan=False) + "\n"
         with self._lock:
             if self._file is None:
                 self._file = open(self.path, "a", encoding="utf-8")

@@ -31,7 +31,7 @@ from .rows import (DataSpec, DatasetInfo, HubLayout, IdRule, LocalLayout, MediaR
 if TYPE_CHECKING:  # numpy only for annotations here: `harness list` imports every task class, never scores
     import numpy as np
 
-    from .metrics import Compute
+    from .metrics import Compute, ComputeMany
 
 __all__ = ["DataSpec", "Dataset", "DatasetInfo", "HubLayout", "IdRule", "LocalLayout", "Parsed", "ProtocolSpec",
            "Row", "RowSource", "SampleStream", "Scoring", "Tally", "Task", "TaskConfig"]
@@ -147,6 +147,9 @@ class Scoring:
     details: Mapping[str, Any] = field(default_factory=dict)
     correct: np.ndarray | None = None
     accuracy_rows: Mapping[str, np.ndarray] = field(default_factory=dict)
+    #: Optional: every metric over many index rows at once (`idx2d`: replicates x rows -> metric -> values), for
+    #: the bootstrap; it must equal `compute` row by row (harness.metrics.bootstrap_ci).
+    compute_many: ComputeMany | None = None
 
     @property
     def n(self) -> int:

@@ -249,7 +249,7 @@ class VLRewardBench(Task):
     def score(self, judgments: Sequence[Judgment], cfg: TaskConfig) -> Scoring:
         import numpy as np  # numpy: only when scoring (`harness list` imports this module, never scores)
 
-        from harness.metrics import grouped_accuracy
+        from harness.metrics import grouped_accuracy, grouped_accuracy_many
 
         scored = [j for j in judgments if j.status != "error"]
         group_of = {name: i for i, name in enumerate(CATEGORIES)}
@@ -264,6 +264,13 @@ class VLRewardBench(Task):
             out["macro_accuracy"] = float(np.mean(per_group))  # NaN if a category is empty
             return out
 
+        def compute_many(idx2d: np.ndarray) -> dict[str, np.ndarray]:  # `compute` for many replicates at once
+            per_group, overall = grouped_accuracy_many(correct, counted, groups, idx2d, len(CATEGORIES))
+            out = {f"accuracy/{name}": per_group[:, i] for i, name in enumerate(CATEGORIES)}
+            out["overall_accuracy"] = overall
+            out["macro_accuracy"] = np.mean(per_group, axis=1)
+            return out
+
         sizes = {name: int(np.sum(groups == i)) for i, name in enumerate(CATEGORIES)}
         counted_sizes = {name: int(np.sum(counted & (groups == i))) for i, name in enumerate(CATEGORIES)}
         rows = {"overall_accuracy": counted}
@@ -271,7 +278,7 @@ class VLRewardBench(Task):
         return Scoring(compute, [j.sample_id for j in scored], details={
             "category_sizes": sizes, "counted_per_category": counted_sizes,
             "swapped": int(sum(bool(j.outcome.get("swapped")) for j in scored)),
-        }, correct=correct & counted, accuracy_rows=rows)
+        }, correct=correct & counted, accuracy_rows=rows, compute_many=compute_many)
 
 
 # ---- row helpers ----------------------------------------------------------------------------------
