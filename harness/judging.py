@@ -74,12 +74,13 @@ class JudgeClient:
             stream = _prefetch(requests, prepared_or_error, self.media_workers)
         else:
             stream = ((r, prepared_or_error(r)) for r in requests)
-        left = [True]  # whether `stream` may hold more
+        exhausted = False
 
         def misses() -> Iterator[PreparedRequest]:
             """The requests the adapter must answer. Answers that need no call (cache hits, media errors)
             wait in `ready` until the adapter's next reply; a long run of them ends this input (the adapter
             finishes what it has in flight) so they are passed on at once instead of piling up."""
+            nonlocal exhausted
             for request, prepared in stream:
                 if isinstance(prepared, Reply):
                     self.stats.media_errors += 1
@@ -99,9 +100,9 @@ class JudgeClient:
                         yield prepared
                 if len(ready) >= READY_LIMIT:
                     return
-            left[0] = False
+            exhausted = True
 
-        while left[0]:
+        while not exhausted:
             for reply in self.adapter.generate(misses()):
                 while ready:
                     yield ready.popleft()

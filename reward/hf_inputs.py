@@ -141,6 +141,16 @@ def expand_to_square(image: Image.Image, mean: Sequence[float]) -> Image.Image:
     return out
 
 
+def resized_pixels(frames: Sequence[Image.Image], size: tuple[int, int], image_processor: Any) -> np.ndarray:
+    """Each frame bicubic-resized to `size` (height, width), rescaled and normalised with the image
+    processor's constants: (frames, 3, height, width) float32."""
+    mean = np.array(image_processor.image_mean, dtype=np.float32)[:, None, None]
+    std = np.array(image_processor.image_std, dtype=np.float32)[:, None, None]
+    height, width = size
+    return np.stack([(np.asarray(f.resize((width, height), Image.BICUBIC), dtype=np.float32).transpose(2, 0, 1)
+                      * float(image_processor.rescale_factor) - mean) / std for f in frames])
+
+
 def _sentinel(texts: list[str], text: str) -> str:
     """Stand-in for a dataset text in the rendered template (appended to `texts`)."""
     if "\ue000" in text or "\ue001" in text:
@@ -165,6 +175,7 @@ class InputBuilder(ABC):
         added = sorted(self.tokenizer.get_added_vocab(), key=len, reverse=True)
         self._added = re.compile("|".join(map(re.escape, added))) if added else None
         self._added_ids = self.tokenizer.get_added_vocab()
+        self._answer_turn_text: str | None = None
 
     # ---- what the family decides -------------------------------------------------------------------
     @abstractmethod
@@ -209,13 +220,21 @@ class InputBuilder(ABC):
         the chat template closes the turn with (`<|im_end|>` and a newline for these templates), all of it
         trained on, as LLaVA-NeXT's `preprocess_qwen` labels an assistant turn."""
         texts: list[str] = []
-        user = [{"role": "user", "content": [{"type": "text", "text": "q"}]}]
-        prompt = self.processor.apply_chat_template(user, add_generation_prompt=True, tokenize=False)
-        answer_turn = {"role": "assistant", "content": [{"type": "text", "text": _sentinel(texts, answer)}]}
-        full = self.processor.apply_chat_template([*user, answer_turn], tokenize=False)
-        if not full.startswith(prompt):
-            raise InputError("the chat template renders the prompt differently once an answer follows it")
-        return self._tokenize(full[len(prompt):], texts, [])
+        _sentinel(texts, answer)
+        return self._tokenize(self._answer_turn(), texts, [])
+
+    def _answer_turn(self) -> str:
+        """The rendered assistant turn after the generation prompt, with the sentinel of text 0 for the answer
+        (the same for every answer: rendered once)."""
+        if self._answer_turn_text is None:
+            user = [{"role": "user", "content": [{"type": "text", "text": "q"}]}]
+            prompt = self.processor.apply_chat_template(user, add_generation_prompt=True, tokenize=False)
+            answer = {"role": "assistant", "content": [{"type": "text", "text": _sentinel([], "")}]}
+            full = self.processor.apply_chat_template([*user, answer], tokenize=False)
+            if not full.startswith(prompt):
+                raise InputError("the chat template renders the prompt differently once an answer follows it")
+            self._answer_turn_text = full[len(prompt):]
+        return self._answer_turn_text
 
     def _tokenize(self, rendered: str, texts: list[str], media: list[Medium]) -> list[int]:
         """Template added tokens by id; everything else (dataset texts included) as plain text."""
@@ -332,11 +351,7 @@ class LlavaOnevisionInputs(InputBuilder):
         """Frames as SigLIP's preprocessing gives them (LLaVA-NeXT's 4-D frame tensor, and the base tile of
         transformers' processor, equal to 1e-7): a square bicubic resize without padding, rescaled and
         normalised: (frames, 3, side, side)."""
-        ip = self.processor.image_processor
-        mean = np.array(ip.image_mean, dtype=np.float32)[:, None, None]
-        std = np.array(ip.image_std, dtype=np.float32)[:, None, None]
-        return np.stack([(np.asarray(f.resize((side, side), Image.BICUBIC), dtype=np.float32).transpose(2, 0, 1)
-                          * float(ip.rescale_factor) - mean) / std for f in frames])
+        return resized_pixels(frames, (side, side), self.processor.image_processor)
 
     def _encode_frames(self, inner: Any, pixel: Any) -> Any:
         """LLaVA-NeXT's `encode_images` on a 4-D frame tensor: the vision tower's selected hidden state and
@@ -491,10 +506,7 @@ class QwenVLInputs(InputBuilder):
         max_pixels = max(min(VIDEO_MAX_PIXELS, VIDEO_TOTAL_PIXELS / len(frames) * FRAME_FACTOR),
                          int(VIDEO_MIN_PIXELS * 1.05))
         rh, rw = smart_resize(h, w, factor, VIDEO_MIN_PIXELS, int(max_pixels))
-        mean = np.array(ip.image_mean, dtype=np.float32)[:, None, None]
-        std = np.array(ip.image_std, dtype=np.float32)[:, None, None]
-        stack = np.stack([(np.asarray(f.resize((rw, rh), Image.BICUBIC), dtype=np.float32).transpose(2, 0, 1)
-                           * float(ip.rescale_factor) - mean) / std for f in frames])
+        stack = resized_pixels(frames, (rh, rw), ip)
         t, c = stack.shape[0], stack.shape[1]
         gt, gh, gw = t // self.temporal, rh // self.patch, rw // self.patch
         m, p = self.merge, self.patch

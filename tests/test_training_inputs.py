@@ -95,11 +95,17 @@ def test_llava_video_pooled_or_as_frames(llava, tmp_path):
     assert image_tokens(frames([row(parts_of([], video, "Rate the video."))])) == 8 * 729
 
 
-def test_the_pooled_count_is_transformers_own_video_count(llava):
-    """transformers' native LLaVA-OneVision video input (the processor's count) is the same 196F + 1."""
-    processor = llava[1]
-    counts = processor._get_num_multimodal_tokens(video_sizes=[(8, 384, 384)])
-    assert counts["num_video_tokens"] == [8 * 196 + 1]
+def test_the_pooled_count_is_transformers_own_video_count(llava, tmp_path):
+    """The pooled route's placeholder count is what transformers' processor counts for its native LLaVA-OneVision
+    video input of the same frames (196F + 1)."""
+    model, processor = llava
+    _, builder = sft(llava, "pooled")
+    for frames in (4, 8):
+        video = str(write_video(tmp_path / f"v{frames}.mp4", 20))
+        encoded = RecordEncoder(builder, ("completion",), frames)(row(parts_of([], video, "Q")))
+        (medium,) = encoded.prompt.media
+        theirs = processor._get_num_multimodal_tokens(video_sizes=[(frames, 384, 384)])["num_video_tokens"]
+        assert [medium.tokens] == theirs == [frames * 196 + 1]
 
 
 def test_dataset_text_with_special_tokens_stays_text(llava, tmp_path):

@@ -21,11 +21,13 @@ fallback, macro accuracy only).
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Iterable, Mapping, Sequence
 
 from harness.records import Generation, Judgment, MediaRef, Reply, Request, Sample
@@ -72,12 +74,14 @@ def plugin_spec(name: str) -> PluginSpec | None:
                       metrics, task.generation[PROTOCOL], version=str(task.version))
 
 
-def specs() -> dict[str, PluginSpec]:
-    """Every plugin task by its lmms-eval name: one per registered task that can be one (`plugin_spec`)."""
+@functools.lru_cache(maxsize=1)
+def specs() -> Mapping[str, PluginSpec]:
+    """Every plugin task by its lmms-eval name: one per registered task that can be one (`plugin_spec`). Built
+    once per process: it instantiates every task, and each hook of every doc asks for it."""
     from harness.registry import TASKS
 
     found = (plugin_spec(name) for name in TASKS.names() if not name.startswith(PREFIX))
-    return {spec.name: spec for spec in found if spec is not None}
+    return MappingProxyType({spec.name: spec for spec in found if spec is not None})
 
 
 def harness_task(spec: PluginSpec) -> Task:
