@@ -72,6 +72,20 @@ def tiny(tmp_path_factory):
     return get
 
 
+def install_entry_point(monkeypatch, registry, name: str, target: str) -> None:
+    """Declare `name = "target"` in `registry`'s entry-point group for one test, as an installed package
+    would (the registry reads entry points afresh and forgets what it loaded once the test ends)."""
+    from importlib import metadata
+
+    point = metadata.EntryPoint(name, target, registry.group)
+    real = metadata.entry_points
+    monkeypatch.setattr(metadata, "entry_points",
+                        lambda group: [*real(group=group), *([point] if group == registry.group else [])])
+    for attr, value in (("_entry_points", None), ("_objects", dict(registry._objects)),
+                        ("_sources", dict(registry._sources))):
+        monkeypatch.setattr(registry, attr, value)
+
+
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from reward.scripted import ScriptedAdapter
 from tests.example_benchmark.image_pairs import ImagePairs
 from tasks.pairwise import seeded_swap
 
-from .conftest import read_jsonl, write_image
+from .conftest import install_entry_point, read_jsonl, write_image
 
 EXAMPLE = Path(__file__).parent / "example_benchmark"
 DOC = Path(__file__).resolve().parents[1] / "docs" / "extending.md"
@@ -27,16 +26,9 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "extending.md"
 
 @pytest.fixture(autouse=True)
 def installed(monkeypatch):
-    """The doc's entry-point line, as an installed package declares it, for this test only (the registry reads
-    entry points afresh and forgets what it loaded afterwards)."""
+    """The doc's entry-point line, as an installed package declares it, for this test only."""
     (target,) = re.findall(r'^example_image_pairs = "([\w.:]+)"$', DOC.read_text(encoding="utf-8"), re.MULTILINE)
-    point = metadata.EntryPoint("example_image_pairs", target, TASKS.group)
-    real = metadata.entry_points
-    monkeypatch.setattr(metadata, "entry_points",
-                        lambda group: [*real(group=group), *([point] if group == TASKS.group else [])])
-    for attr, value in (("_entry_points", None), ("_objects", dict(TASKS._objects)),
-                        ("_sources", dict(TASKS._sources))):
-        monkeypatch.setattr(TASKS, attr, value)
+    install_entry_point(monkeypatch, TASKS, "example_image_pairs", target)
 
 
 @pytest.fixture
