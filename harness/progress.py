@@ -44,7 +44,9 @@ def _duration(seconds: float) -> str:
 
 
 class Progress:
-    def __init__(self, mode: str, total: int, label: str, verbose: bool = False, stream: TextIO | None = None):
+    def __init__(self, mode: str, total: int | None, label: str, verbose: bool = False,
+                 stream: TextIO | None = None):
+        """`total`: the samples to judge, None when unknown before the data has been read (no percentage then)."""
         self.mode, self.total, self.label, self.verbose = mode, total, label, verbose
         self.stream = stream or sys.stderr
         self.done = self.errors = self.invalid = 0
@@ -72,6 +74,10 @@ class Progress:
         now = time.monotonic()
         self.last = now
         rate = self.done / max(now - self.start, 1e-9)
+        if self.total is None:
+            self._write(f"harness: {self.label} {self.done} {rate:.1f} samples/s errors {self.errors} "
+                        f"invalid {self.invalid}")
+            return
         eta = (self.total - self.done) / rate if rate > 0 else float("inf")
         share = 100.0 * self.done / self.total if self.total else 100.0
         self._write(f"harness: {self.label} {self.done}/{self.total} ({share:.1f}%) {rate:.1f} samples/s "
@@ -86,5 +92,5 @@ class Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-        elif self.mode == "log" and self.total:
+        elif self.mode == "log" and (self.total or self.done):
             self.log_line()  # the task's final line

@@ -190,14 +190,25 @@ class RowSource:
 
     def __init__(self, info: DatasetInfo, read: Callable[[], Iterator[RawRow]], ids: IdRule,
                  media: MediaRule | None = None, name: str = "the data",
-                 read_ids: Callable[[], Iterator[RawRow]] | None = None):
+                 read_ids: Callable[[], Iterator[RawRow]] | None = None,
+                 quick_count: Callable[[], int] | None = None):
         self.info, self._read, self.ids, self.media, self.name = info, read, ids, media, name
         self._read_ids = read_ids if ids.derive is None else None
+        self._quick_count = quick_count
 
     def with_facts(self, **facts: Any) -> "RowSource":
         """The same rows with more facts recorded in `info.extra`."""
         return RowSource(replace(self.info, extra={**self.info.extra, **facts}), self._read, self.ids, self.media,
-                         self.name, self._read_ids)
+                         self.name, self._read_ids, self._quick_count)
+
+    def count_hint(self) -> int | None:
+        """The number of rows when it is known without decoding them (a JSONL file's lines), else None."""
+        return self._quick_count() if self._quick_count is not None else None
+
+    def count(self) -> int:
+        """The number of rows (a pass over them unless `count_hint` knows)."""
+        hint = self.count_hint()
+        return hint if hint is not None else sum(1 for _ in (self._read_ids or self._read)())
 
     def __iter__(self) -> Iterator[Row]:
         repeated = repeated_ids(self.ids, (self._read_ids or self._read)()) if self.ids.repeated == "hash" \
@@ -242,6 +253,12 @@ def jsonl_reader(path: Path) -> Callable[[], Iterator[RawRow]]:
                 index += 1
 
     return read
+
+
+def jsonl_lines(path: Path) -> int:
+    """The non-blank lines of a JSONL file (its rows, readable or not), counted without decoding them."""
+    with open(path, "rb") as f:
+        return sum(1 for line in f if not line.isspace())
 
 
 def records_reader(records: Iterable[Any], name: str) -> Callable[[], Iterator[RawRow]]:
@@ -376,7 +393,8 @@ def local_rows(layout: LocalLayout, data_dir: Path, split: str | None, dataset: 
     path = local_file(data_dir, layout.file, layout.layout)
     info = local_info(data_dir, file_sha256(path), split, dataset.dataset if dataset else None,
                       dataset.config if dataset else None)
-    return RowSource(info, jsonl_reader(path), layout.ids, media or path_media(data_dir, layout.media), str(path))
+    return RowSource(info, jsonl_reader(path), layout.ids, media or path_media(data_dir, layout.media), str(path),
+                     quick_count=lambda: jsonl_lines(path))
 
 
 def hub_rows(layout: HubLayout, split: str, revision: str | None = None, local_hint: str = "") -> RowSource:

@@ -50,7 +50,9 @@ class TaskRecord(MappingABC):
     errors: Mapping[str, int] = field(default_factory=dict)  # "<status>/<stage>" -> count
     error_examples: Mapping[str, str] = field(default_factory=dict)
     details: Mapping[str, Any] = field(default_factory=dict)
-    prompt_hashes: Mapping[str, str | None] = field(default_factory=dict)  # None: failed before its prompt
+    #: sha256 over every sample's `id<TAB>prompt hash` in dataset order (`harness.judgment_table`): equal digests,
+    #: the same prompts; each sample's own hash is in its samples.jsonl record.
+    prompts_digest: str | None = None
     #: the protocol asked for, when the judge's family chose another (`unifiedreward` -> `unifiedreward-qwen`)
     protocol_requested: str | None = None
     protocol_chosen_for: str | None = None
@@ -92,7 +94,7 @@ class TaskRecord(MappingABC):
                     "metrics": dict(self.metrics), "ci95": {k: list(v) for k, v in self.ci95.items()},
                     "counts": dict(self.counts), "errors": dict(self.errors),
                     "error_examples": dict(self.error_examples), "details": dict(self.details),
-                    "prompt_hashes": dict(self.prompt_hashes)})
+                    "prompts_digest": self.prompts_digest})
         if self.judge is not None:
             out["judge"] = dict(self.judge)
         return out
@@ -107,7 +109,7 @@ class TaskRecord(MappingABC):
                    protocol_deviations=tuple(obj.get("protocol_deviations") or ()),
                    task_version=obj.get("task_version"), split=obj.get("split"), dataset=dict(obj.get("dataset") or {}),
                    errors=dict(obj.get("errors") or {}), error_examples=dict(obj.get("error_examples") or {}),
-                   details=dict(obj.get("details") or {}), prompt_hashes=dict(obj.get("prompt_hashes") or {}),
+                   details=dict(obj.get("details") or {}), prompts_digest=obj.get("prompts_digest"),
                    protocol_requested=obj.get("protocol_requested"),
                    protocol_chosen_for=obj.get("protocol_chosen_for"), judge=obj.get("judge"))
 

@@ -1,9 +1,13 @@
 """The run, top to bottom:
 
     validate names -> build the adapter -> open (or resume) the run directory
-    for each task:  load -> requests -> [media, cache, adapter] -> parse -> append to samples.jsonl
-                    -> score every record of the task -> metrics + bootstrap CIs
+    for each task:  rows -> samples -> requests -> [media, cache, adapter] -> parse -> append to samples.jsonl,
+                    one sample at a time (a bounded look-ahead for batching, nothing held per finished sample)
+                    -> score the task's records as columns -> metrics + bootstrap CIs
     -> results.json (atomic)
+
+`--resume` of a finished run (same invocation, same data) returns its results without building the judge
+or reading a row; of an unfinished one, it skips recorded samples before building their requests.
 
 Every failure of one sample becomes that sample's record (status `error` or `invalid`, with the stage
 and reason) and the run goes on; `--strict` turns the first such record into `StrictFailure`.
@@ -25,14 +29,16 @@ from .adapters import Adapter
 from .cache import JudgmentCache
 from .distributed import Group, Shard, current_shard
 from .errors import Interrupted, SampleError, StrictFailure, UsageError
+from .finished import find_finished, finished_results, invocation_hash
 from .judging import Exchange, JudgeClient
 from .metrics import bootstrap_ci
 from .progress import Progress, resolve_mode
 from .records import Judgment, Request, Sample, canonical_json, sha256_text
 from .registry import MODELS, TASKS
 from .run_record import SCHEMA_VERSION, RunRecord, TaskRecord
-from .store import RunStore, SampleLog, read_samples
-from .task import Dataset, Task, TaskConfig
+from .store import RunStore, SampleLog
+from .judgment_table import JudgmentTable
+from .task import SampleStream, Task, TaskConfig
 
 
 
@@ -111,16 +117,34 @@ def check_locations(opts: RunOptions) -> None:
             raise UsageError(f"{what} {path}: {existing} is not writable by this user; choose another location")
 
 
-def load_datasets(resolved: Sequence[tuple[Task, TaskConfig]], limit: int | float | None) -> list[Dataset]:
-    """Every task's data, before any model is loaded or judged: a missing file of the last task fails the
-    run before the first task costs a judge call."""
+@dataclass
+class TaskInput:
+    """One task's samples for this run, read as they are judged: opened (a missing file or unreachable hub
+    reported) before any model is loaded, read once."""
+
+    stream: SampleStream
+    #: how many samples to read (None: all)
+    limit: int | None
+    #: how many rows will be read, when known before reading them (for progress)
+    expected: int | None
+
+    def samples(self) -> Iterator[Sample]:
+        return self.stream.head(self.limit)
+
+
+def open_inputs(resolved: Sequence[tuple[Task, TaskConfig]], limit: int | float | None) -> list[TaskInput]:
+    """Every task's data opened before any model is loaded or judged, so a missing file of the last task
+    fails the run before the first task costs a judge call. An integer `--limit` reads only the rows it
+    takes; a fraction counts the rows first (the line count of a JSONL file, else a pass over them)."""
     out = []
     for task, cfg in resolved:
-        dataset = task.load(cfg)
+        stream = task.stream(cfg)
+        hint = stream.rows.count_hint()
+        n: int | None = None
         if limit is not None:
-            n = math.ceil(len(dataset.samples) * limit) if limit < 1 else int(limit)
-            dataset = Dataset(dataset.samples[:n], dataset.info)
-        out.append(dataset)
+            n = math.ceil(stream.rows.count() * limit) if limit < 1 else int(limit)
+        expected = n if hint is None else hint if n is None else min(n, hint)
+        out.append(TaskInput(stream, n, expected))
     return out
 
 
@@ -175,7 +199,12 @@ def _run(opts: RunOptions, adapter: Adapter | None, stop: _StopOnInterrupt) -> R
     if judge_spec is not None:
         MODELS.get(judge_spec[0]).check_args(judge_spec[1], "--judge-args")
     check_locations(opts)
-    datasets = load_datasets(resolved, opts.limit)  # the data before the weights
+    inputs = open_inputs(resolved, opts.limit)  # the data before the weights
+    invoked = invocation_hash(opts, resolved)
+    if opts.resume and adapter is None:  # a finished run of this command: its results, the judge never built
+        finished = find_finished(Path(opts.output), invoked, resolved, inputs)
+        if finished is not None:
+            return _already_finished(*finished)
     adapter = build_adapter(opts, adapter)
     resolved = [(t, t.for_family(c, adapter.family())) for t, c in resolved]
     config = {
@@ -192,33 +221,36 @@ def _run(opts: RunOptions, adapter: Adapter | None, stop: _StopOnInterrupt) -> R
     config_hash = sha256_text(canonical_json(config))
     shard = current_shard()
     group = Group(shard)
-    store = _open_store(opts, config, config_hash, adapter.name, shard, group)
+    store = _open_store(opts, config, config_hash, invoked, adapter.name, shard, group)
     cache: JudgmentCache | None = None
     try:
         header = store.header()
+        results = finished_results(store.dir, resolved, inputs) if opts.resume else None
+        if results is not None:  # the same run, finished: nothing to judge or score again
+            return _already_finished(store.dir, results if shard.is_main else {})
         cache = JudgmentCache(opts.cache_path) if opts.use_cache else None
         client = JudgeClient(adapter, cache)
         judge_client = JudgeClient(judge, cache) if judge is not None else None
         task_results: dict[str, TaskRecord] = {}
         resumed = 0
-        for (task, cfg), dataset in zip(resolved, datasets):
+        for (task, cfg), data in zip(resolved, inputs):
             log = store.sample_log(task.name, shard.rank)
             try:
-                done = log.load()
+                done = log.finished()
                 for other in [store.sample_log(task.name)] + store.shard_logs(task.name):
                     if other.path != log.path:  # finished by another process of an earlier launch
-                        done.update(other.load(repair=False))
+                        done |= other.finished(repair=False)
                 resumed += len(done)
-                mine = [s for pos, s in enumerate(dataset.samples) if shard.owns(pos)]
-                _judge_task(task, cfg, Dataset(mine, dataset.info), done, log, client, opts, shard,
-                            judge_client if getattr(task, "needs_judge", False) else None,
-                            lambda: stop.check(store.dir))
+                wanted = _judge_task(task, cfg, data, done, log, client, opts, shard,
+                                     judge_client if getattr(task, "needs_judge", False) else None,
+                                     lambda: stop.check(store.dir))
             finally:
                 log.close()
+            del done
             group.barrier()
             if shard.is_main:
                 store.merge_shards(task.name)
-                task_results[task.name] = _score_task(task, cfg, dataset, store, opts)
+                task_results[task.name] = _score_task(task, cfg, data.stream.info().as_dict(), wanted, store, opts)
                 if judge is not None and getattr(task, "needs_judge", False):
                     task_results[task.name] = replace(task_results[task.name], judge=judge.describe())
         if not shard.is_main:  # rank 0 scores and writes results.json for the whole run
@@ -258,13 +290,20 @@ def _build_judge(opts: RunOptions, resolved: Sequence[tuple[Task, TaskConfig]]) 
     return MODELS.get(spec[0]).from_args(spec[1], "--judge-args") if spec else None
 
 
-def _open_store(opts: RunOptions, config: Mapping[str, Any], config_hash: str, model_name: str, shard: Shard,
-                group: Group) -> RunStore:
+def _already_finished(run_dir: Path, results: dict[str, Any]) -> RunOutcome:
+    print(f"harness: --resume: {run_dir.name} has finished; its results stand (nothing judged)", file=sys.stderr)
+    record = RunRecord.from_json(results, str(run_dir / "results.json")) if results else None
+    resumed = sum(int(t.get("counts", {}).get("n", 0)) for t in results.get("tasks", {}).values()) if results else 0
+    return RunOutcome(run_dir, results, 0, 0, resumed, record)
+
+
+def _open_store(opts: RunOptions, config: Mapping[str, Any], config_hash: str, invoked: str, model_name: str,
+                shard: Shard, group: Group) -> RunStore:
     """Rank 0 finds (--resume) or creates the run directory and locks it; other ranks are told where."""
     found: str | Exception
     if shard.is_main:
         try:
-            store = _resumed_or_new_store(opts, config, config_hash, model_name)
+            store = _resumed_or_new_store(opts, config, config_hash, invoked, model_name)
             store.lock()
             found = str(store.dir)
         except Exception as exc:  # tell the other ranks instead of leaving them waiting
@@ -279,7 +318,7 @@ def _open_store(opts: RunOptions, config: Mapping[str, Any], config_hash: str, m
     return RunStore(Path(found))
 
 
-def _resumed_or_new_store(opts: RunOptions, config: Mapping[str, Any], config_hash: str,
+def _resumed_or_new_store(opts: RunOptions, config: Mapping[str, Any], config_hash: str, invoked: str,
                           model_name: str) -> RunStore:
     """The run of this configuration to resume (--resume), else a new run directory."""
     store = RunStore.find_resumable(Path(opts.output), config_hash) if opts.resume else None
@@ -288,7 +327,7 @@ def _resumed_or_new_store(opts: RunOptions, config: Mapping[str, Any], config_ha
     if opts.resume:
         _no_run_to_resume(Path(opts.output), config)
     header = {"schema_version": SCHEMA_VERSION, "config": config, "config_hash": config_hash,
-              "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+              "invocation_hash": invoked, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     return RunStore.create(Path(opts.output), header, model_name)
 
 
@@ -306,24 +345,26 @@ def _no_run_to_resume(output: Path, config: Mapping[str, Any]) -> None:
                      + ". Use the same settings to resume it, or drop --resume to start a new run.")
 
 
-def _judge_task(task: Task, cfg: TaskConfig, dataset: Dataset, done: Mapping[str, Judgment], log: SampleLog,
+def _judge_task(task: Task, cfg: TaskConfig, data: TaskInput, done: set[str], log: SampleLog,
                 client: JudgeClient, opts: RunOptions, shard: Shard, judge: JudgeClient | None = None,
-                checkpoint: Callable[[], None] = lambda: None) -> None:
-    """Judge every unfinished sample. Two-stage tasks (`task.needs_judge`) then send the model's replies to
-    `judge` through `task.judge_requests`, and a sample is finished when its judge replies are in."""
+                checkpoint: Callable[[], None] = lambda: None) -> list[str]:
+    """Judge every unfinished sample of `data` as it is read, and return the ids of every sample read, in
+    dataset order (what is scored). A sample is held from its first request until its record is written;
+    recorded ones (`done`) and other processes' shares are passed over without building requests.
+    Two-stage tasks (`task.needs_judge`) then send the model's replies to `judge` through
+    `task.judge_requests`, and a sample is finished when its judge replies are in."""
+    wanted: list[str] = []
+    pending: dict[str, Sample] = {}  # sample id -> sample, until its record is written
+    expected: dict[str, int] = {}  # sample id -> requests still to come back
+    position: dict[str, int] = {}  # request key -> its place among its sample's requests
+    total = None if data.expected is None else max(0, data.expected - len(done))
+    bar = Progress(resolve_mode(opts.progress) if shard.is_main else "none", total,
+                   f"{task.name} [{cfg.protocol}]", verbose=opts.verbose and shard.is_main)
+
     def record(judgment: Judgment) -> None:
         _record(log, judgment, opts)
         bar.update(judgment)
         checkpoint()  # Ctrl-C: stop here, after a whole record
-
-    todo = [s for s in dataset.samples if s.id not in done]
-    if not todo:
-        return
-    by_id: dict[str, Sample] = {s.id: s for s in todo}
-    expected: dict[str, int] = {}
-    position: dict[str, int] = {}
-    bar = Progress(resolve_mode(opts.progress) if shard.is_main else "none", len(todo),
-                   f"{task.name} [{cfg.protocol}]", verbose=opts.verbose and shard.is_main)
 
     def add(sample_id: str, reqs: Sequence[Request], out: list[Request] | None = None) -> None:
         expected[sample_id] = expected.get(sample_id, 0) + len(reqs)
@@ -332,10 +373,19 @@ def _judge_task(task: Task, cfg: TaskConfig, dataset: Dataset, done: Mapping[str
         if out is not None:
             out.extend(reqs)
 
+    def finish(sample_id: str, exchanges: list[Exchange]) -> None:
+        sample = pending.pop(sample_id)
+        del expected[sample_id]
+        order = {e.request.key: position.pop(e.request.key) for e in exchanges}
+        record(_finish(task, cfg, sample, exchanges, order))
+
     def model_requests() -> Iterator[Request]:
         """Built as the judge asks for them, so the first judgment starts at once and no list of every
         request is held; a sample that cannot be asked is recorded on the way."""
-        for sample in todo:
+        for pos, sample in enumerate(data.samples()):
+            wanted.append(sample.id)
+            if sample.id in done or not shard.owns(pos):
+                continue
             try:
                 if sample.problem is not None:
                     raise SampleError(sample.problem, stage="load")
@@ -344,8 +394,9 @@ def _judge_task(task: Task, cfg: TaskConfig, dataset: Dataset, done: Mapping[str
                 record(Judgment(sample.id, "error", reason=exc.reason, stage=exc.stage))
                 continue
             if not asked:  # the protocol does not ask the judge about this sample (e.g. a skipped tie)
-                record(_finish(task, cfg, sample, [], position))
+                record(_finish(task, cfg, sample, [], {}))
                 continue
+            pending[sample.id] = sample
             add(sample.id, asked)
             yield from asked
 
@@ -358,26 +409,31 @@ def _judge_task(task: Task, cfg: TaskConfig, dataset: Dataset, done: Mapping[str
             if len(collected[sid]) < expected[sid]:
                 continue
             if judge is None or any(not e.reply.ok for e in collected[sid]):
-                record(_finish(task, cfg, by_id[sid], collected.pop(sid), position))
+                finish(sid, collected.pop(sid))
                 continue
             try:
-                add(sid, task.judge_requests(by_id[sid], [(e.request, e.reply) for e in collected[sid]], cfg),
+                add(sid, task.judge_requests(pending[sid], [(e.request, e.reply) for e in collected[sid]], cfg),
                     judge_requests)
             except SampleError as exc:
+                exchanges = collected.pop(sid)
+                pending.pop(sid)
+                del expected[sid]
+                for e in exchanges:
+                    position.pop(e.request.key, None)
                 record(Judgment(sid, "error", reason=exc.reason, stage="judge"))
-                collected.pop(sid)
         for exchange in judge.judge(judge_requests) if judge is not None and judge_requests else ():
             sid = exchange.request.sample_id
             collected[sid].append(exchange)
             if len(collected[sid]) == expected[sid]:
-                record(_finish(task, cfg, by_id[sid], collected.pop(sid), position))
+                finish(sid, collected.pop(sid))
     finally:
         bar.close()
+    return wanted
 
 
 def _finish(task: Task, cfg: TaskConfig, sample: Sample, exchanges: list[Exchange],
             position: Mapping[str, int]) -> Judgment:
-    exchanges.sort(key=lambda e: position[e.request.key])  # replies may arrive in any order
+    exchanges.sort(key=lambda e: position[e.request.key])  # replies may arrive in any order: request order
     replies = tuple({"key": e.request.key, **e.reply.as_dict()} for e in exchanges)
     prompt_hash = None if not exchanges else exchanges[0].prompt_hash if len(exchanges) == 1 else (
         sha256_text("".join(e.prompt_hash or "" for e in exchanges)))
@@ -402,18 +458,10 @@ def _record(log: SampleLog, judgment: Judgment, opts: RunOptions) -> None:
                             f"{judgment.reason} (--strict)")
 
 
-def _score_task(task: Task, cfg: TaskConfig, dataset: Dataset, store: RunStore, opts: RunOptions) -> TaskRecord:
-    path = store.dir / f"{task.name}.samples.jsonl"
-    records: dict[str, Judgment] = {}
-    for j in read_samples(path) if path.exists() else ():
-        if j.sample_id in records:
-            raise RuntimeError(f"{path}: sample {j.sample_id!r} has two records")
-        records[j.sample_id] = j
-    wanted = [s.id for s in dataset.samples]
-    missing = [sid for sid in wanted if sid not in records]
-    if missing:
-        raise RuntimeError(f"{path}: {len(missing)} sample(s) have no record, e.g. {missing[:3]}")
-    judgments = [records[sid] for sid in wanted]
+def _score_task(task: Task, cfg: TaskConfig, info: Mapping[str, Any], wanted: Sequence[str], store: RunStore,
+                opts: RunOptions) -> TaskRecord:
+    """Score the records of `wanted` (dataset order), read from the task's samples file as columns."""
+    judgments = JudgmentTable.read(store.dir / f"{task.name}.samples.jsonl", wanted)
     scoring = task.score(judgments, cfg)
     metrics = scoring.point()
     ci = bootstrap_ci(scoring.compute, scoring.n, resamples=opts.bootstrap_resamples, seed=opts.seed,
@@ -421,33 +469,13 @@ def _score_task(task: Task, cfg: TaskConfig, dataset: Dataset, store: RunStore, 
     spec = task.protocols[cfg.protocol]
     return TaskRecord(
         protocol=cfg.protocol, protocol_version=spec.version, protocol_deviations=tuple(spec.deviations),
-        task_version=task.version, split=cfg.split, dataset=dict(dataset.info),
+        task_version=task.version, split=cfg.split, dataset=dict(info),
         metrics={k: _finite_or_none(v) for k, v in metrics.items()},
         ci95={k: [lo, hi] for k, (lo, hi) in ci.items()},
-        counts={"n": len(judgments), "n_invalid": sum(j.status == "invalid" for j in judgments),
-                "n_error": sum(j.status == "error" for j in judgments)},
-        errors=_error_summary(judgments), error_examples=_error_examples(judgments), details=dict(scoring.details),
-        prompt_hashes={j.sample_id: j.prompt_hash for j in judgments},
+        counts=judgments.counts(), errors=judgments.error_summary(), error_examples=judgments.error_examples(),
+        details=dict(scoring.details), prompts_digest=judgments.prompts_digest(),
         protocol_requested=cfg.requested_protocol or None,
         protocol_chosen_for=f"{cfg.family} judge family" if cfg.requested_protocol else None)
-
-
-def _error_summary(judgments: Sequence[Judgment]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for j in judgments:
-        if j.status != "ok":
-            key = f"{j.status}/{j.stage or 'parse'}"
-            out[key] = out.get(key, 0) + 1
-    return out
-
-
-def _error_examples(judgments: Sequence[Judgment]) -> dict[str, str]:
-    """One reason per `status/stage` (the first sample's), for the console summary and for readers."""
-    out: dict[str, str] = {}
-    for j in judgments:
-        if j.status != "ok":
-            out.setdefault(f"{j.status}/{j.stage or 'parse'}", f"{j.sample_id}: {(j.reason or '')[:200]}")
-    return out
 
 
 def _finite_or_none(value: float) -> float | None:

@@ -21,13 +21,15 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, TextIO, TypeVar
 
 from .errors import UsageError
 from .records import Judgment
 
 if TYPE_CHECKING:
     from .run_record import RunRecord
+
+T = TypeVar("T")
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -66,33 +68,51 @@ class SampleLog:
         self._lock = threading.Lock()
         self._file: TextIO | None = None  # opened by the first append
 
+    def finished(self, retry_errors: bool = True, repair: bool = True) -> set[str]:
+        """The ids of the finished records, read a line at a time (first record per id wins). When
+        `retry_errors`, error records do not count as finished. With `repair` (the file's owner only) the
+        file is rewritten without torn lines, duplicates and those error records."""
+        return set(self._kept(retry_errors, repair, lambda record: None))
+
     def load(self, retry_errors: bool = True, repair: bool = True) -> dict[str, Judgment]:
-        """Read finished records (first record per id wins). When `retry_errors`, error records do not
-        count as finished. With `repair` (the file's owner only) the file is rewritten without torn
-        lines, duplicates and those error records."""
+        """`finished`, with each id's record."""
+        return self._kept(retry_errors, repair, Judgment.from_dict)
+
+    def _kept(self, retry_errors: bool, repair: bool, build: Callable[[dict[str, Any]], T]) -> dict[str, T]:
         if not self.path.exists():
             return {}
-        raw = self.path.read_bytes()
-        done: dict[str, Judgment] = {}
-        kept_lines: list[bytes] = []
-        changed = not raw.endswith(b"\n") and bool(raw)
-        for line in raw.split(b"\n"):
-            if not line.strip():
-                continue
-            try:
-                judgment = Judgment.from_dict(json.loads(line))
-            except (ValueError, KeyError):
-                changed = True  # torn write from a kill; the sample will be judged again
-                continue
-            if judgment.sample_id in done or (retry_errors and judgment.status == "error"):
-                changed = True
-                continue
-            done[judgment.sample_id] = judgment
-            kept_lines.append(line)
-        if changed and repair:
-            tmp = self.path.with_suffix(".jsonl.tmp")
-            tmp.write_bytes(b"".join(line + b"\n" for line in kept_lines))
-            os.replace(tmp, self.path)
+        done: dict[str, T] = {}
+        changed = False
+        tmp = self.path.with_suffix(".jsonl.tmp")
+        kept = open(tmp, "wb") if repair else None
+        try:
+            with open(self.path, "rb") as f:
+                for line in f:
+                    if not line.endswith(b"\n"):
+                        changed = True  # a torn last line from a kill; the sample will be judged again
+                        continue
+                    if not line.strip():
+                        continue
+                    try:
+                        record = json.loads(line)
+                        sample_id, status = str(record["id"]), record["status"]
+                        value = build(record)
+                    except (ValueError, KeyError, TypeError):
+                        changed = True  # torn write from a kill; the sample will be judged again
+                        continue
+                    if sample_id in done or (retry_errors and status == "error"):
+                        changed = True
+                        continue
+                    done[sample_id] = value
+                    if kept is not None:
+                        kept.write(line)
+        finally:
+            if kept is not None:
+                kept.close()
+                if changed:
+                    os.replace(tmp, self.path)
+                else:
+                    tmp.unlink()
         return done
 
     def append(self, judgment: Judgment) -> None:
@@ -212,20 +232,21 @@ class RunStore:
 
     def merge_shards(self, task: str) -> int:
         """Fold every shard file of `task` into the main log (rank 0, after a barrier); returns the
-        number of records moved. Records already in the main log win."""
+        number of records moved. Records already in the main log win. Lines are copied, not re-encoded."""
         main = self.sample_log(task)
-        have = main.load(retry_errors=False)
+        have = main.finished(retry_errors=False)
         moved = 0
-        try:
+        with open(main.path, "ab") as out:
             for shard in self.shard_logs(task):
-                for judgment in shard.load(retry_errors=False).values():
-                    if judgment.sample_id not in have:
-                        main.append(judgment)
-                        have[judgment.sample_id] = judgment
-                        moved += 1
+                shard.finished(retry_errors=False)  # drops its torn lines and duplicates
+                with open(shard.path, "rb") as f:
+                    for line in f:
+                        sample_id = str(json.loads(line)["id"])
+                        if sample_id not in have:
+                            out.write(line)
+                            have.add(sample_id)
+                            moved += 1
                 shard.path.unlink()
-        finally:
-            main.close()
         return moved
 
     def write_results(self, record: "RunRecord") -> dict[str, Any]:

@@ -107,14 +107,22 @@ class SampleStream:
         self._state = "new"
 
     def __iter__(self) -> Iterator[Sample]:
+        return self.head(None)
+
+    def head(self, limit: int | None) -> Iterator[Sample]:
+        """The first `limit` samples (None: all); no row after them is read (`--limit`). `info()` then
+        describes the rows read."""
         if self._state != "new":
             raise RuntimeError("a SampleStream is read once; call Task.stream again for another pass")
         self._state = "reading"
-        for row in self.rows:
-            sample = self.task.to_sample(row)
-            self.tally.n_rows += 1
-            self.task.observe(self.tally, row, sample)
-            yield sample
+        if limit is None or limit > 0:
+            for row in self.rows:
+                sample = self.task.to_sample(row)
+                self.tally.n_rows += 1
+                self.task.observe(self.tally, row, sample)
+                yield sample
+                if limit is not None and self.tally.n_rows >= limit:
+                    break
         self._state = "done"
 
     def info(self) -> DatasetInfo:

@@ -249,13 +249,16 @@ class VLRewardBench(Task):
     def score(self, judgments: Sequence[Judgment], cfg: TaskConfig) -> Scoring:
         import numpy as np  # numpy: only when scoring (`harness list` imports this module, never scores)
 
+        from harness.judgment_table import outcome_columns
         from harness.metrics import grouped_accuracy, grouped_accuracy_many
 
-        scored = [j for j in judgments if j.status != "error"]
+        # Columns, not records: 100k judgments are read without a Python object each.
+        ids, statuses, cols = outcome_columns(judgments, ("category", "correct", "counted", "swapped"))
+        keep = [i for i, status in enumerate(statuses) if status != "error"]
         group_of = {name: i for i, name in enumerate(CATEGORIES)}
-        groups = np.array([group_of[j.outcome["category"]] for j in scored], dtype=np.int64)
-        correct = np.array([bool(j.outcome.get("correct")) for j in scored], dtype=bool)
-        counted = np.array([bool(j.outcome.get("counted")) for j in scored], dtype=bool)
+        groups = np.array([group_of[cols["category"][i]] for i in keep], dtype=np.int64)
+        correct = np.array([bool(cols["correct"][i]) for i in keep], dtype=bool)
+        counted = np.array([bool(cols["counted"][i]) for i in keep], dtype=bool)
 
         def compute(idx: np.ndarray) -> dict[str, float]:
             per_group, overall = grouped_accuracy(correct, counted, groups, idx, len(CATEGORIES))
@@ -275,9 +278,9 @@ class VLRewardBench(Task):
         counted_sizes = {name: int(np.sum(counted & (groups == i))) for i, name in enumerate(CATEGORIES)}
         rows = {"overall_accuracy": counted}
         rows.update({f"accuracy/{name}": counted & (groups == i) for i, name in enumerate(CATEGORIES)})
-        return Scoring(compute, [j.sample_id for j in scored], details={
+        return Scoring(compute, [ids[i] for i in keep], details={
             "category_sizes": sizes, "counted_per_category": counted_sizes,
-            "swapped": int(sum(bool(j.outcome.get("swapped")) for j in scored)),
+            "swapped": sum(bool(cols["swapped"][i]) for i in keep),
         }, correct=correct & counted, accuracy_rows=rows, compute_many=compute_many)
 
 

@@ -3,13 +3,14 @@ vectorised bootstrap (the same intervals as the one-replicate loop, bit for bit)
 
 from __future__ import annotations
 
+import hashlib
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -244,3 +245,86 @@ def test_vlrewardbench_bootstrap_with_its_compute_many_equals_the_loop():
     vectorised = bootstrap_ci(scoring.compute, scoring.n, resamples=300, seed=3, compute_many=scoring.compute_many)
     assert vectorised == loop and set(loop) == {*(f"accuracy/{c}" for c in CATEGORIES), "overall_accuracy",
                                                 "macro_accuracy"}
+
+
+# ---- records as columns (harness.judgment_table) ------------------------------------------------------------
+
+def _judgments():
+    from harness.records import Judgment
+
+    return [
+        Judgment("a", "ok", {"category": "general", "correct": True, "n": 1}, prompt_hash="ab" * 32),
+        Judgment("b", "invalid", {"category": "reasoning", "correct": False, "scores": [1, 2]},
+                 reason="no verdict", stage="parse", prompt_hash="cd" * 32),
+        Judgment("c", "error", {}, reason="image missing", stage="media"),
+        Judgment("d", "ok", {"category": "general", "correct": 1, "n": 2.5}, prompt_hash="ef" * 32),
+    ]
+
+
+def test_a_table_gives_back_the_records_it_was_made_of():
+    from harness.judgment_table import JudgmentTable
+
+    held = _judgments()
+    table = JudgmentTable.of(held)
+    assert list(table) == [replace(j, replies=()) for j in held]
+    assert table[-1] == held[-1] and table[1:3] == held[1:3]
+    assert table[3].outcome["correct"] == 1 and type(table[3].outcome["correct"]) is int  # True and 1 kept apart
+    assert table.counts() == {"n": 4, "n_invalid": 1, "n_error": 1}
+    assert table.error_summary() == {"invalid/parse": 1, "error/media": 1}
+    assert table.error_examples() == {"invalid/parse": "b: no verdict", "error/media": "c: image missing"}
+
+
+def test_columns_widen_with_many_values_and_hold_unhashable_ones():
+    from harness.judgment_table import Column
+
+    column = Column(40000)
+    for row in range(40000):
+        column.set(row, f"v{row}")
+    assert column.codes.typecode == "l" and column[39999] == "v39999" and column[128] == "v128"
+    mixed = Column(3)
+    mixed.set(0, "x")
+    mixed.set(2, [1, 2])  # a list: the column switches to holding values
+    assert mixed.to_list("absent") == ["x", "absent", [1, 2]]
+
+
+def test_read_orders_by_the_wanted_ids_and_names_damage(tmp_path):
+    from harness.judgment_table import JudgmentTable
+    from harness.store import SampleLog
+
+    path = tmp_path / "t.samples.jsonl"
+    log = SampleLog(path)
+    for j in reversed(_judgments()):
+        log.append(j)
+    log.close()
+    table = JudgmentTable.read(path, ["a", "b", "c", "d"])
+    assert [j.sample_id for j in table] == ["a", "b", "c", "d"] and table[0].outcome == {"category": "general",
+                                                                                       "correct": True, "n": 1}
+    lines = "".join(f"{sid}\t{h}\n" for sid, h in (("a", "ab" * 32), ("b", "cd" * 32), ("c", "-"), ("d", "ef" * 32)))
+    assert table.prompts_digest() == hashlib.sha256(lines.encode()).hexdigest()
+    with pytest.raises(RuntimeError, match=r"1 sample\(s\) have no record, e.g. \['z'\]"):
+        JudgmentTable.read(path, ["a", "z"])
+    log = SampleLog(path)
+    log.append(_judgments()[0])
+    log.close()
+    with pytest.raises(RuntimeError, match="sample 'a' has two records"):
+        JudgmentTable.read(path, ["a"])
+
+
+def test_vlrewardbench_scores_a_table_as_it_scores_the_list():
+    from harness.judgment_table import JudgmentTable, outcome_columns
+    from harness.records import Judgment
+    from tasks.vlrewardbench import CATEGORIES, VLRewardBench
+
+    task = VLRewardBench()
+    cfg = task.config("strict", 0, None, None)
+    rng = np.random.default_rng(3)
+    held = [Judgment(f"s{i}", ("ok", "invalid", "error")[int(rng.integers(0, 3))],
+                     {"category": CATEGORIES[int(rng.integers(0, 3))], "correct": bool(rng.integers(0, 2)),
+                      "counted": bool(rng.integers(0, 2)), "swapped": bool(rng.integers(0, 2))})
+            for i in range(300)]
+    as_list, as_table = task.score(held, cfg), task.score(JudgmentTable.of(held), cfg)
+    assert as_list.point() == as_table.point() and list(as_list.ids) == list(as_table.ids)
+    assert as_list.details == as_table.details
+    ids, statuses, cols = outcome_columns(JudgmentTable.of(held), ("correct", "missing"), default=-1)
+    assert ids == [j.sample_id for j in held] and statuses == [j.status for j in held]
+    assert cols["correct"] == [j.outcome["correct"] for j in held] and cols["missing"] == [-1] * 300

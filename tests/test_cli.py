@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -50,11 +51,15 @@ def test_run_writes_the_contracted_results(vlrb_dir, tmp_path):
         lo, hi = task["ci95"][name]
         assert 0 <= lo <= value <= hi <= 100
     assert task["counts"] == {"n": 100, "n_invalid": 0, "n_error": 0}
-    assert len(task["prompt_hashes"]) == 100
     assert results["harness"]["git"].keys() == {"commit", "dirty"}
     assert "numpy" in results["packages"]
-    samples = (run_dir / "vlrewardbench.samples.jsonl").read_text().splitlines()
+    samples = [json.loads(line) for line in (run_dir / "vlrewardbench.samples.jsonl").read_text().splitlines()]
     assert len(samples) == 100
+    # The digest is over every sample's prompt hash in dataset order (the data file's order here).
+    order = [json.loads(line)["id"] for line in (vlrb_dir / "data.jsonl").read_text().splitlines()[:100]]
+    hashes = {r["id"]: r["prompt_hash"] for r in samples}
+    lines = "".join(f"{sid}\t{hashes[sid]}\n" for sid in order)
+    assert task["prompts_digest"] == hashlib.sha256(lines.encode()).hexdigest()
 
 
 @pytest.mark.network

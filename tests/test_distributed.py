@@ -49,5 +49,5 @@ def test_two_processes_write_one_run_with_the_single_process_results(vlrb_dir, t
         return json.loads((d / "results.json").read_text())["tasks"]["vlrewardbench"]
 
     parallel, reference = task(run_dir), task(only_run_dir(tmp_path / "single"))
-    for key in ("metrics", "ci95", "counts", "details", "prompt_hashes"):
+    for key in ("metrics", "ci95", "counts", "details", "prompts_digest"):
         assert parallel[key] == reference[key], key

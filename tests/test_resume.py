@@ -33,7 +33,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 def metrics(run_dir: Path) -> dict:
     task = json.loads((run_dir / "results.json").read_text())["tasks"]["vlrewardbench"]
-    return {k: task[k] for k in ("metrics", "ci95", "counts", "details", "prompt_hashes")}
+    return {k: task[k] for k in ("metrics", "ci95", "counts", "details", "prompts_digest")}
 
 
 @pytest.mark.slow

@@ -1,0 +1,216 @@
+"""A task's records as columns, for scoring: what `score` reads of 100k records in a few MB, not 100 MB.
+
+`JudgmentTable.read(path, ids)` reads `<task>.samples.jsonl` a line at a time into dataset order (`ids`)
+and keeps, per sample, only what scoring and results.json use: the status, the outcome fields, the
+prompt hash, and the stage and reason of a sample that is not ok. The replies stay in the file.
+
+Outcome fields are `Column`s: a value table (each distinct value once) and one small integer code per
+sample, so a boolean or a category costs a byte a sample. It is still a `Sequence[Judgment]`, so every
+task's `score` takes it; a task that reads columns directly (`outcome_columns`) never builds the
+per-sample objects at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from array import array
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence, overload
+
+from .records import Judgment
+
+STATUSES = ("ok", "invalid", "error")
+_CODE = {name: i for i, name in enumerate(STATUSES)}
+_ABSENT = object()  # an outcome without this field (it stays absent in the Judgment built back)
+
+
+class Column:
+    """One outcome field over the rows: codes into a table of distinct values (hashable ones), widening
+    the code type as values grow in number; a column that meets an unhashable value (a list, a dict)
+    holds the values themselves."""
+
+    def __init__(self, n: int):
+        self.values: list[Any] = [_ABSENT]
+        self._index: dict[Any, int] | None = {}
+        self.codes: Any = array("b", bytes(n))  # every row starts absent (code 0)
+        self._plain: list[Any] | None = None
+
+    def set(self, row: int, value: Any) -> None:
+        if self._plain is not None:
+            self._plain[row] = value
+            return
+        try:
+            key = (type(value), value)  # True and 1 are equal keys; kept apart by type
+            assert self._index is not None
+            code = self._index.get(key)
+        except TypeError:  # unhashable: this column holds its values
+            self._plain = [self.values[c] for c in self.codes]
+            self._plain[row] = value
+            self.codes, self._index = array("b"), None
+            return
+        if code is None:
+            code = len(self.values)
+            self.values.append(value)
+            self._index[key] = code
+            limit = {"b": 127, "h": 32767}.get(self.codes.typecode)
+            if limit is not None and code > limit:
+                self.codes = array("h" if self.codes.typecode == "b" else "l", self.codes)
+        self.codes[row] = code
+
+    def __getitem__(self, row: int) -> Any:
+        return self._plain[row] if self._plain is not None else self.values[self.codes[row]]
+
+    def to_list(self, default: Any = None) -> list[Any]:
+        """Every row's value (`default` where the field is absent)."""
+        values = [default if v is _ABSENT else v for v in self.values] if self._plain is None else None
+        if values is not None:
+            return [values[c] for c in self.codes]
+        assert self._plain is not None
+        return [default if v is _ABSENT else v for v in self._plain]
+
+
+class JudgmentTable(Sequence[Judgment]):
+    """A task's records in dataset order, as columns (see the module docstring)."""
+
+    def __init__(self, ids: Sequence[str]):
+        self.ids = list(ids)
+        n = len(self.ids)
+        self.status = bytearray(n)
+        self.columns: dict[str, Column] = {}
+        self.hashes = bytearray(32 * n)
+        self._no_hash: set[int] = set()
+        self.problems: dict[int, tuple[str | None, str | None]] = {}  # row -> (stage, reason), rows not ok
+
+    @classmethod
+    def read(cls, path: Path, ids: Sequence[str]) -> "JudgmentTable":
+        """The records of `path` for `ids`, in that order; a missing record or a second one for an id is an
+        error naming the file (the runner wrote it: this means the run directory was damaged)."""
+        table = cls(ids)
+        position = {sample_id: i for i, sample_id in enumerate(table.ids)}
+        filled = bytearray(len(table.ids))
+        with open(path, encoding="utf-8") if path.exists() else _empty() as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                record = json.loads(line)
+                row = position.get(str(record["id"]))
+                if row is None:  # a sample outside this run's selection (e.g. an earlier --limit): not scored
+                    continue
+                if filled[row]:
+                    raise RuntimeError(f"{path}: sample {record['id']!r} has two records")
+                filled[row] = 1
+                table._put(row, record)
+        missing = [table.ids[i] for i, f in enumerate(filled) if not f]
+        if missing:
+            raise RuntimeError(f"{path}: {len(missing)} sample(s) have no record, e.g. {missing[:3]}")
+        return table
+
+    @classmethod
+    def of(cls, judgments: Iterable[Judgment]) -> "JudgmentTable":
+        """The same columns from records in memory (tests, tools that hold a list)."""
+        held = list(judgments)
+        table = cls([j.sample_id for j in held])
+        for row, j in enumerate(held):
+            table._put(row, j.as_dict())
+        return table
+
+    def _put(self, row: int, record: Mapping[str, Any]) -> None:
+        status = record["status"]
+        self.status[row] = _CODE[status]
+        for key, value in (record.get("outcome") or {}).items():
+            column = self.columns.get(key)
+            if column is None:
+                column = self.columns[key] = Column(len(self.ids))
+            column.set(row, value)
+        digest = record.get("prompt_hash")
+        if digest is None:
+            self._no_hash.add(row)
+        else:
+            self.hashes[32 * row: 32 * row + 32] = bytes.fromhex(digest)
+        if status != "ok":
+            self.problems[row] = (record.get("stage"), record.get("reason"))
+
+    # ---- Sequence[Judgment] ------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> Judgment: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Judgment]: ...
+
+    def __getitem__(self, index: int | slice) -> Judgment | Sequence[Judgment]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        outcome = {}
+        for key, column in self.columns.items():
+            value = column[index]
+            if value is not _ABSENT:
+                outcome[key] = value
+        stage, reason = self.problems.get(index, (None, None))
+        return Judgment(self.ids[index], STATUSES[self.status[index]], outcome,  # type: ignore[arg-type]
+                        reason=reason, stage=stage, prompt_hash=self.prompt_hash(index))
+
+    def __iter__(self) -> Iterator[Judgment]:
+        return (self[i] for i in range(len(self)))
+
+    # ---- what results.json records -----------------------------------------------------------------
+    def prompt_hash(self, row: int) -> str | None:
+        return None if row in self._no_hash else self.hashes[32 * row: 32 * row + 32].hex()
+
+    def statuses(self) -> list[str]:
+        return [STATUSES[c] for c in self.status]
+
+    def counts(self) -> dict[str, int]:
+        return {"n": len(self), "n_invalid": self.status.count(_CODE["invalid"]),
+                "n_error": self.status.count(_CODE["error"])}
+
+    def error_summary(self) -> dict[str, int]:
+        """`status/stage` -> how many samples ended so (ok samples are not listed)."""
+        out: dict[str, int] = {}
+        for row in sorted(self.problems):
+            key = f"{STATUSES[self.status[row]]}/{self.problems[row][0] or 'parse'}"
+            out[key] = out.get(key, 0) + 1
+        return out
+
+    def error_examples(self) -> dict[str, str]:
+        """One reason per `status/stage` (the first sample's in dataset order)."""
+        out: dict[str, str] = {}
+        for row in sorted(self.problems):
+            stage, reason = self.problems[row]
+            out.setdefault(f"{STATUSES[self.status[row]]}/{stage or 'parse'}",
+                           f"{self.ids[row]}: {(reason or '')[:200]}")
+        return out
+
+    def prompts_digest(self) -> str:
+        """sha256 over every sample's `id<TAB>prompt hash` line in dataset order: two runs whose digests are equal
+        asked the same prompts of the same samples (the per-sample hashes are in samples.jsonl)."""
+        digest = hashlib.sha256()
+        for row, sample_id in enumerate(self.ids):
+            digest.update(f"{sample_id}\t{self.prompt_hash(row) or '-'}\n".encode())
+        return digest.hexdigest()
+
+
+def outcome_columns(judgments: Sequence[Judgment], keys: Sequence[str],
+                    default: Any = None) -> tuple[list[str], list[str], dict[str, list[Any]]]:
+    """(ids, statuses, {key: values}) of `judgments` in order, read from the columns of a `JudgmentTable`
+    without building a record per sample, or from the records of a plain list."""
+    if isinstance(judgments, JudgmentTable):
+        empty = [default] * len(judgments)
+        return (judgments.ids, judgments.statuses(),
+                {k: judgments.columns[k].to_list(default) if k in judgments.columns else list(empty) for k in keys})
+    return ([j.sample_id for j in judgments], [j.status for j in judgments],
+            {k: [j.outcome.get(k, default) for j in judgments] for k in keys})
+
+
+class _empty:
+    """An empty file stand-in (a task whose samples all failed before writing has no log yet)."""
+
+    def __enter__(self) -> list[str]:
+        return []
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
