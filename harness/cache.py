@@ -46,6 +46,19 @@ def cache_key(adapter: str, identity: Mapping[str, Any], generation: Mapping[str
                                        "generation": dict(generation), "prompt": prompt_hash}))
 
 
+def cache_key_prefix(adapter: str, identity: Mapping[str, Any], generation: Mapping[str, Any]) -> str:
+    """What `cache_key` hashes before the prompt: "prompt" sorts last among the four keys, so the canonical
+    JSON is this prefix, then the prompt hash and '"}' (`key_with_prompt`): the same keys, the
+    identity and settings encoded once per run instead of once per request."""
+    head = canonical_json({"adapter": adapter, "identity": dict(identity), "generation": dict(generation)})
+    return head[:-1] + ',"prompt":"'
+
+
+def key_with_prompt(prefix: str, prompt_hash: str) -> str:
+    """`cache_key(...)` from its `cache_key_prefix` (a prompt hash is hex: nothing in it needs escaping)."""
+    return sha256_text(prefix + prompt_hash + '"}')
+
+
 class JudgmentCache:
     def __init__(self, path: Path | None = None, *, batch_size: int = BATCH_SIZE,
                  max_delay_s: float = MAX_DELAY_S):

@@ -12,10 +12,10 @@ import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from .adapters import Adapter
-from .cache import JudgmentCache, cache_key
+from .cache import JudgmentCache, cache_key_prefix, key_with_prompt
 from .errors import SampleError
 from .media import load_media
 from .records import PreparedRequest, Reply, Request, prompt_fingerprint
@@ -49,6 +49,7 @@ class JudgeClient:
         self.identity = adapter.identity()
         self.media_workers = media_workers or min(4, os.cpu_count() or 1)
         self.stats = CallStats()
+        self._key_prefixes: dict[Any, str] = {}
 
     def prepare(self, request: Request) -> PreparedRequest:
         if not self.adapter.needs_media:
@@ -57,8 +58,13 @@ class JudgeClient:
         return PreparedRequest(request, media, prompt_fingerprint(request.parts, media))
 
     def key_for(self, prepared: PreparedRequest) -> str:
-        generation = self.adapter.generation_for(prepared.request.generation)
-        return cache_key(self.adapter.name, self.identity, generation.as_dict(), prepared.prompt_hash)
+        settings = prepared.request.generation
+        prefix = self._key_prefixes.get(settings)
+        if prefix is None:  # once per distinct generation settings, not once per request
+            generation = self.adapter.generation_for(settings)
+            prefix = self._key_prefixes[settings] = cache_key_prefix(self.adapter.name, self.identity,
+                                                                    generation.as_dict())
+        return key_with_prompt(prefix, prepared.prompt_hash)
 
     def judge(self, requests: Iterable[Request]) -> Iterator[Exchange]:
         ready: deque[Exchange] = deque()

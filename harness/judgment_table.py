@@ -6,7 +6,7 @@ prompt hash, and the stage and reason of a sample that is not ok. The replies st
 
 Outcome fields are `Column`s: a value table (each distinct value once) and one small integer code per
 sample, so a boolean or a category costs a byte a sample. It is still a `Sequence[Judgment]`, so every
-task's `score` takes it; a task that reads columns directly (`outcome_columns`) never builds the
+task's `score` takes it; a task that reads columns directly (`outcome_array`) never builds the
 per-sample objects at all.
 """
 
@@ -16,9 +16,12 @@ import hashlib
 import json
 from array import array
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence, overload
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, overload
 
 from .records import Judgment
+
+if TYPE_CHECKING:
+    import numpy as np
 
 STATUSES = ("ok", "invalid", "error")
 _CODE = {name: i for i, name in enumerate(STATUSES)}
@@ -74,12 +77,11 @@ class JudgmentTable(Sequence[Judgment]):
     """A task's records in dataset order, as columns (see the module docstring)."""
 
     def __init__(self, ids: Sequence[str]):
-        self.ids = list(ids)
+        self.ids = ids if isinstance(ids, list) else list(ids)
         n = len(self.ids)
         self.status = bytearray(n)
         self.columns: dict[str, Column] = {}
-        self.hashes = bytearray(32 * n)
-        self._no_hash: set[int] = set()
+        self._digest = 0  # the sum of the rows' (id, prompt hash) digests, mod 2**256: see `prompts_digest`
         self.problems: dict[int, tuple[str | None, str | None]] = {}  # row -> (stage, reason), rows not ok
 
     @classmethod
@@ -87,14 +89,14 @@ class JudgmentTable(Sequence[Judgment]):
         """The records of `path` for `ids`, in that order; a missing record or a second one for an id is an
         error naming the file (the runner wrote it: this means the run directory was damaged)."""
         table = cls(ids)
-        position = {sample_id: i for i, sample_id in enumerate(table.ids)}
         filled = bytearray(len(table.ids))
+        place = _Placer(table.ids)
         with open(path, encoding="utf-8") if path.exists() else _empty() as f:
             for line in f:
                 if not line.strip():
                     continue
                 record = json.loads(line)
-                row = position.get(str(record["id"]))
+                row = place(str(record["id"]))
                 if row is None:  # a sample outside this run's selection (e.g. an earlier --limit): not scored
                     continue
                 if filled[row]:
@@ -123,11 +125,8 @@ class JudgmentTable(Sequence[Judgment]):
             if column is None:
                 column = self.columns[key] = Column(len(self.ids))
             column.set(row, value)
-        digest = record.get("prompt_hash")
-        if digest is None:
-            self._no_hash.add(row)
-        else:
-            self.hashes[32 * row: 32 * row + 32] = bytes.fromhex(digest)
+        line = f"{self.ids[row]}\t{record.get('prompt_hash') or '-'}".encode()
+        self._digest = (self._digest + int.from_bytes(hashlib.sha256(line).digest(), "big")) % (1 << 256)
         if status != "ok":
             self.problems[row] = (record.get("stage"), record.get("reason"))
 
@@ -152,15 +151,12 @@ class JudgmentTable(Sequence[Judgment]):
                 outcome[key] = value
         stage, reason = self.problems.get(index, (None, None))
         return Judgment(self.ids[index], STATUSES[self.status[index]], outcome,  # type: ignore[arg-type]
-                        reason=reason, stage=stage, prompt_hash=self.prompt_hash(index))
+                        reason=reason, stage=stage)
 
     def __iter__(self) -> Iterator[Judgment]:
         return (self[i] for i in range(len(self)))
 
     # ---- what results.json records -----------------------------------------------------------------
-    def prompt_hash(self, row: int) -> str | None:
-        return None if row in self._no_hash else self.hashes[32 * row: 32 * row + 32].hex()
-
     def statuses(self) -> list[str]:
         return [STATUSES[c] for c in self.status]
 
@@ -186,24 +182,64 @@ class JudgmentTable(Sequence[Judgment]):
         return out
 
     def prompts_digest(self) -> str:
-        """sha256 over every sample's `id<TAB>prompt hash` line in dataset order: two runs whose digests are equal
-        asked the same prompts of the same samples (the per-sample hashes are in samples.jsonl)."""
-        digest = hashlib.sha256()
-        for row, sample_id in enumerate(self.ids):
-            digest.update(f"{sample_id}\t{self.prompt_hash(row) or '-'}\n".encode())
-        return digest.hexdigest()
+        """One digest of every sample's prompt: sha256 of the sum (mod 2**256) of sha256(`id<TAB>prompt hash`)
+        over the samples. Equal digests: the same prompts asked of the same samples (each sample's own hash
+        is in samples.jsonl). A sum does not depend on the order the records were written in, so it is
+        computed as they are read, with nothing kept per sample."""
+        return hashlib.sha256(self._digest.to_bytes(32, "big")).hexdigest()
 
 
-def outcome_columns(judgments: Sequence[Judgment], keys: Sequence[str],
-                    default: Any = None) -> tuple[list[str], list[str], dict[str, list[Any]]]:
-    """(ids, statuses, {key: values}) of `judgments` in order, read from the columns of a `JudgmentTable`
-    without building a record per sample, or from the records of a plain list."""
+def record_ids(judgments: Sequence[Judgment], rows: "np.ndarray") -> Sequence[str]:
+    """The sample ids of `rows` (increasing positions), without a copy when every row is there."""
+    ids = judgments.ids if isinstance(judgments, JudgmentTable) else [j.sample_id for j in judgments]
+    return ids if len(rows) == len(ids) else [ids[int(i)] for i in rows]
+
+
+def status_codes(judgments: Sequence[Judgment]) -> "np.ndarray":
+    """Each record's status as a code (`STATUSES` index: 0 ok, 1 invalid, 2 error), a byte each."""
+    import numpy as np
+
     if isinstance(judgments, JudgmentTable):
-        empty = [default] * len(judgments)
-        return (judgments.ids, judgments.statuses(),
-                {k: judgments.columns[k].to_list(default) if k in judgments.columns else list(empty) for k in keys})
-    return ([j.sample_id for j in judgments], [j.status for j in judgments],
-            {k: [j.outcome.get(k, default) for j in judgments] for k in keys})
+        return np.frombuffer(bytes(judgments.status), dtype=np.uint8)
+    return np.array([_CODE[j.status] for j in judgments], dtype=np.uint8)
+
+
+def outcome_array(judgments: Sequence[Judgment], key: str, convert: Callable[[Any], Any], dtype: Any,
+                  default: Any = None) -> "np.ndarray":
+    """`convert(outcome[key])` for each record (`default` where absent) as a numpy array; from a table's column
+    each distinct value is converted once and gathered by code, so no per-sample Python object is made."""
+    import numpy as np
+
+    column = judgments.columns.get(key) if isinstance(judgments, JudgmentTable) else None
+    if isinstance(judgments, JudgmentTable) and column is None:
+        return np.full(len(judgments), convert(default), dtype=dtype)
+    if column is not None and column.codes.typecode in _NUMPY_CODES and len(column.codes) == len(judgments):
+        codes = np.frombuffer(column.codes, dtype=_NUMPY_CODES[column.codes.typecode])
+        absent = convert(default) if (codes == 0).any() else np.zeros(1, dtype=dtype)[0]  # code 0: no such field
+        table = np.array([absent, *(convert(v) for v in column.values[1:])], dtype=dtype)
+        return table[codes]
+    values = column.to_list(default) if column is not None else [j.outcome.get(key, default) for j in judgments]
+    return np.array([convert(v) for v in values], dtype=dtype)
+
+
+_NUMPY_CODES = {"b": "int8", "h": "int16", "l": "int64" if array("l").itemsize == 8 else "int32"}
+
+
+class _Placer:
+    """id -> its row in `ids`. Records are written nearly in dataset order (a resumed run appends the rest
+    in order too), so the next row is tried first; an id out of place builds the full index once."""
+
+    def __init__(self, ids: Sequence[str]):
+        self.ids, self.next = ids, 0
+        self.index: dict[str, int] | None = None
+
+    def __call__(self, sample_id: str) -> int | None:
+        if self.index is None:
+            if self.next < len(self.ids) and self.ids[self.next] == sample_id:
+                self.next += 1
+                return self.next - 1
+            self.index = {sid: i for i, sid in enumerate(self.ids)}
+        return self.index.get(sample_id)
 
 
 class _empty:

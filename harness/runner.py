@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Container, Iterator, Mapping, Sequence
 
 from .adapters import Adapter
 from .cache import JudgmentCache
@@ -128,8 +128,9 @@ class TaskInput:
     #: how many rows will be read, when known before reading them (for progress)
     expected: int | None
 
-    def samples(self) -> Iterator[Sample]:
-        return self.stream.head(self.limit)
+    def entries(self, skip: Container[str] = ()) -> Iterator[tuple[str, Sample | None]]:
+        """(id, sample) in dataset order; (id, None) for an id in `skip` (see `SampleStream.entries`)."""
+        return self.stream.entries(self.limit, skip)
 
 
 def open_inputs(resolved: Sequence[tuple[Task, TaskConfig]], limit: int | float | None) -> list[TaskInput]:
@@ -382,9 +383,9 @@ def _judge_task(task: Task, cfg: TaskConfig, data: TaskInput, done: set[str], lo
     def model_requests() -> Iterator[Request]:
         """Built as the judge asks for them, so the first judgment starts at once and no list of every
         request is held; a sample that cannot be asked is recorded on the way."""
-        for pos, sample in enumerate(data.samples()):
-            wanted.append(sample.id)
-            if sample.id in done or not shard.owns(pos):
+        for pos, (row_id, sample) in enumerate(data.entries(done)):
+            wanted.append(sample.id if sample is not None else row_id)
+            if sample is None or sample.id in done or not shard.owns(pos):
                 continue
             try:
                 if sample.problem is not None:

@@ -233,11 +233,14 @@ class RunStore:
     def merge_shards(self, task: str) -> int:
         """Fold every shard file of `task` into the main log (rank 0, after a barrier); returns the
         number of records moved. Records already in the main log win. Lines are copied, not re-encoded."""
+        shards = self.shard_logs(task)
+        if not shards:  # one process wrote the run
+            return 0
         main = self.sample_log(task)
         have = main.finished(retry_errors=False)
         moved = 0
         with open(main.path, "ab") as out:
-            for shard in self.shard_logs(task):
+            for shard in shards:
                 shard.finished(retry_errors=False)  # drops its torn lines and duplicates
                 with open(shard.path, "rb") as f:
                     for line in f:

@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Iterator, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Container, Iterable, Iterator, Literal, Mapping, Sequence
 
 from .errors import UsageError, did_you_mean
 from .records import Generation, Judgment, MediaRef, Reply, Request, Sample
@@ -112,15 +112,24 @@ class SampleStream:
     def head(self, limit: int | None) -> Iterator[Sample]:
         """The first `limit` samples (None: all); no row after them is read (`--limit`). `info()` then
         describes the rows read."""
+        return (sample for _, sample in self.entries(limit) if sample is not None)
+
+    def entries(self, limit: int | None, skip: Container[str] = ()) -> Iterator[tuple[str, Sample | None]]:
+        """(id, sample) of the first `limit` rows; a row whose id is in `skip` (already judged) comes as
+        (id, None), its sample not built unless the task's `observe` needs it for the dataset facts."""
         if self._state != "new":
             raise RuntimeError("a SampleStream is read once; call Task.stream again for another pass")
         self._state = "reading"
+        observes = type(self.task).observe is not Task.observe
         if limit is None or limit > 0:
             for row in self.rows:
-                sample = self.task.to_sample(row)
                 self.tally.n_rows += 1
-                self.task.observe(self.tally, row, sample)
-                yield sample
+                if row.id in skip and not observes:
+                    yield row.id, None
+                else:
+                    sample = self.task.to_sample(row)
+                    self.task.observe(self.tally, row, sample)
+                    yield row.id, None if row.id in skip else sample
                 if limit is not None and self.tally.n_rows >= limit:
                     break
         self._state = "done"

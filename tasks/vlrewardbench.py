@@ -249,16 +249,18 @@ class VLRewardBench(Task):
     def score(self, judgments: Sequence[Judgment], cfg: TaskConfig) -> Scoring:
         import numpy as np  # numpy: only when scoring (`harness list` imports this module, never scores)
 
-        from harness.judgment_table import outcome_columns
+        from harness.judgment_table import STATUSES, outcome_array, record_ids, status_codes
         from harness.metrics import grouped_accuracy, grouped_accuracy_many
 
-        # Columns, not records: 100k judgments are read without a Python object each.
-        ids, statuses, cols = outcome_columns(judgments, ("category", "correct", "counted", "swapped"))
-        keep = [i for i, status in enumerate(statuses) if status != "error"]
+        # Arrays straight from the records' columns: 100k judgments cost a few bytes each, no object each.
+        keep = np.flatnonzero(status_codes(judgments) != STATUSES.index("error"))
         group_of = {name: i for i, name in enumerate(CATEGORIES)}
-        groups = np.array([group_of[cols["category"][i]] for i in keep], dtype=np.int64)
-        correct = np.array([bool(cols["correct"][i]) for i in keep], dtype=bool)
-        counted = np.array([bool(cols["counted"][i]) for i in keep], dtype=bool)
+        groups = outcome_array(judgments, "category", lambda c: group_of.get(c, -1), np.int64)[keep]
+        if (groups < 0).any():
+            raise ValueError(f"a scored record has no category of {CATEGORIES}")
+        correct = outcome_array(judgments, "correct", bool, bool, False)[keep]
+        counted = outcome_array(judgments, "counted", bool, bool, False)[keep]
+        swapped = outcome_array(judgments, "swapped", bool, bool, False)[keep]
 
         def compute(idx: np.ndarray) -> dict[str, float]:
             per_group, overall = grouped_accuracy(correct, counted, groups, idx, len(CATEGORIES))
@@ -278,9 +280,8 @@ class VLRewardBench(Task):
         counted_sizes = {name: int(np.sum(counted & (groups == i))) for i, name in enumerate(CATEGORIES)}
         rows = {"overall_accuracy": counted}
         rows.update({f"accuracy/{name}": counted & (groups == i) for i, name in enumerate(CATEGORIES)})
-        return Scoring(compute, [ids[i] for i in keep], details={
-            "category_sizes": sizes, "counted_per_category": counted_sizes,
-            "swapped": sum(bool(cols["swapped"][i]) for i in keep),
+        return Scoring(compute, record_ids(judgments, keep), details={
+            "category_sizes": sizes, "counted_per_category": counted_sizes, "swapped": int(swapped.sum()),
         }, correct=correct & counted, accuracy_rows=rows, compute_many=compute_many)
 
 

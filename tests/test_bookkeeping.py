@@ -266,8 +266,8 @@ def test_a_table_gives_back_the_records_it_was_made_of():
 
     held = _judgments()
     table = JudgmentTable.of(held)
-    assert list(table) == [replace(j, replies=()) for j in held]
-    assert table[-1] == held[-1] and table[1:3] == held[1:3]
+    assert list(table) == [replace(j, replies=(), prompt_hash=None) for j in held]
+    assert table[-1].outcome == held[-1].outcome and [j.sample_id for j in table[1:3]] == ["b", "c"]
     assert table[3].outcome["correct"] == 1 and type(table[3].outcome["correct"]) is int  # True and 1 kept apart
     assert table.counts() == {"n": 4, "n_invalid": 1, "n_error": 1}
     assert table.error_summary() == {"invalid/parse": 1, "error/media": 1}
@@ -299,8 +299,10 @@ def test_read_orders_by_the_wanted_ids_and_names_damage(tmp_path):
     table = JudgmentTable.read(path, ["a", "b", "c", "d"])
     assert [j.sample_id for j in table] == ["a", "b", "c", "d"] and table[0].outcome == {"category": "general",
                                                                                        "correct": True, "n": 1}
-    lines = "".join(f"{sid}\t{h}\n" for sid, h in (("a", "ab" * 32), ("b", "cd" * 32), ("c", "-"), ("d", "ef" * 32)))
-    assert table.prompts_digest() == hashlib.sha256(lines.encode()).hexdigest()
+    total = sum(int(hashlib.sha256(f"{sid}\t{h}".encode()).hexdigest(), 16)
+                for sid, h in (("a", "ab" * 32), ("b", "cd" * 32), ("c", "-"), ("d", "ef" * 32))) % 2 ** 256
+    assert table.prompts_digest() == hashlib.sha256(total.to_bytes(32, "big")).hexdigest()
+    assert JudgmentTable.of(_judgments()).prompts_digest() == table.prompts_digest()  # written in another order
     with pytest.raises(RuntimeError, match=r"1 sample\(s\) have no record, e.g. \['z'\]"):
         JudgmentTable.read(path, ["a", "z"])
     log = SampleLog(path)
@@ -311,7 +313,7 @@ def test_read_orders_by_the_wanted_ids_and_names_damage(tmp_path):
 
 
 def test_vlrewardbench_scores_a_table_as_it_scores_the_list():
-    from harness.judgment_table import JudgmentTable, outcome_columns
+    from harness.judgment_table import STATUSES, JudgmentTable, outcome_array, status_codes
     from harness.records import Judgment
     from tasks.vlrewardbench import CATEGORIES, VLRewardBench
 
@@ -325,6 +327,8 @@ def test_vlrewardbench_scores_a_table_as_it_scores_the_list():
     as_list, as_table = task.score(held, cfg), task.score(JudgmentTable.of(held), cfg)
     assert as_list.point() == as_table.point() and list(as_list.ids) == list(as_table.ids)
     assert as_list.details == as_table.details
-    ids, statuses, cols = outcome_columns(JudgmentTable.of(held), ("correct", "missing"), default=-1)
-    assert ids == [j.sample_id for j in held] and statuses == [j.status for j in held]
-    assert cols["correct"] == [j.outcome["correct"] for j in held] and cols["missing"] == [-1] * 300
+    table = JudgmentTable.of(held)
+    assert status_codes(table).tolist() == status_codes(held).tolist() == [STATUSES.index(j.status) for j in held]
+    for source in (table, held):
+        assert outcome_array(source, "correct", int, np.int64).tolist() == [j.outcome["correct"] for j in held]
+        assert outcome_array(source, "missing", lambda v: -1 if v is None else v, np.int64).tolist() == [-1] * 300

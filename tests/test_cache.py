@@ -69,3 +69,14 @@ def test_failed_calls_are_not_cached(tmp_path, data):
     assert 0 < failed < 20
     healed = judged(tmp_path, data, ScriptedAdapter())
     assert (healed.adapter_calls, healed.cache_hits) == (failed, 20 - failed)
+
+
+def test_the_key_from_its_prefix_equals_the_full_key():
+    """Keys built from a per-run prefix are the keys `cache_key` gives, so existing caches keep hitting."""
+    from harness.cache import cache_key, cache_key_prefix, key_with_prompt
+
+    for identity, generation in (({"model": "scripted-v1"}, {"max_new_tokens": 8, "temperature": 0.0}),
+                                 ({"model": "ünï", "z": [1, {"b": 2, "a": None}]}, {"top_p": 0.2, "seed": 3})):
+        prompt = "ab" * 32
+        assert key_with_prompt(cache_key_prefix("hf", identity, generation), prompt) == \
+            cache_key("hf", identity, generation, prompt)

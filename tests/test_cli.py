@@ -55,11 +55,9 @@ def test_run_writes_the_contracted_results(vlrb_dir, tmp_path):
     assert "numpy" in results["packages"]
     samples = [json.loads(line) for line in (run_dir / "vlrewardbench.samples.jsonl").read_text().splitlines()]
     assert len(samples) == 100
-    # The digest is over every sample's prompt hash in dataset order (the data file's order here).
-    order = [json.loads(line)["id"] for line in (vlrb_dir / "data.jsonl").read_text().splitlines()[:100]]
-    hashes = {r["id"]: r["prompt_hash"] for r in samples}
-    lines = "".join(f"{sid}\t{hashes[sid]}\n" for sid in order)
-    assert task["prompts_digest"] == hashlib.sha256(lines.encode()).hexdigest()
+    # The digest: sha256 of the sum of sha256(id TAB prompt hash) over the samples, mod 2**256.
+    total = sum(int(hashlib.sha256(f"{r['id']}\t{r['prompt_hash']}".encode()).hexdigest(), 16) for r in samples)
+    assert task["prompts_digest"] == hashlib.sha256((total % 2 ** 256).to_bytes(32, "big")).hexdigest()
 
 
 @pytest.mark.network
