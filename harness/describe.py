@@ -123,7 +123,9 @@ def _data(cls: type, task: Task, card: Mapping[str, Any]) -> dict[str, Any]:
     hub = None
     if dataset:
         revision = _module_constant(cls, "HF_REVISION")
-        hub = {"id": dataset, "config": card.get("hub_config"), "revision": revision, "pinned": bool(revision)}
+        layout = task.data.hub if task.data is not None else None
+        hub = {"id": dataset, "config": card.get("hub_config"), "revision": revision, "pinned": bool(revision),
+               "needs_revision": bool(layout is not None and layout.needs_revision)}
     rows = card.get("rows") or {}
     return {
         "hub": hub,
@@ -172,6 +174,7 @@ def _data_lines(data: Mapping[str, Any]) -> list[str]:
     else:
         where = hub["id"] + (f" (config {hub['config']})" if hub["config"] else "")
         revision = f"pinned revision {hub['revision']}" if hub["pinned"] else \
+            "no verified commit: a hub run needs --dataset-revision" if hub.get("needs_revision") else \
             "no pinned revision (the commit resolved at load time is recorded in results.json)"
         lines = [f"  hub: {where}, {revision}"]
     if not data["described"]:

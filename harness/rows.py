@@ -370,6 +370,9 @@ class HubLayout:
     url_columns: tuple[str, ...] = ()
     url_kind: MediaKind = "video"
     ids: IdRule = IdRule(fallback="row-{index}")
+    #: The hub path needs a commit (`revision` or --dataset-revision): no commit of the dataset could be
+    #: verified, so the branch head, whatever it holds now, is never judged as if it were the benchmark.
+    needs_revision: bool = False
 
     def label(self, uid: str, column: str) -> str:
         return ":".join(p for p in (self.dataset, self.config, uid, column) if p)
@@ -407,8 +410,11 @@ def hub_rows(layout: HubLayout, split: str, revision: str | None = None, local_h
             from exc
     what = layout.dataset + (f" {layout.config}" if layout.config else "") + f" split {split!r}"
     hint = f"Use --data-dir with a local copy ({local_hint})." if local_hint else "Use --data-dir with a local copy."
-    hub.require(f"cannot load {what}")
     revision = revision or layout.revision
+    if revision is None and layout.needs_revision:
+        raise UsageError(f"no commit of {layout.dataset} is pinned here (none could be verified); give "
+                         f"--dataset-revision <commit> to read {what} from the hub. {hint}")
+    hub.require(f"cannot load {what}")
     try:
         revision = revision or HfApi().dataset_info(layout.dataset).sha
         config = {"name": layout.config} if layout.config else {}

@@ -244,7 +244,7 @@ def load_spec(path: Path) -> TableSpec:
     return parse_spec(raw, path)
 
 
-ORDER = ("3", "4", "5", "6", "7", "8", "9", "genai-leaderboard")
+ORDER = ("3", "4", "5", "6", "7", "8", "9", "genai-leaderboard")  # then the later benchmarks, by id
 
 
 def load_specs(directory: Path = TABLES_DIR) -> dict[str, TableSpec]:

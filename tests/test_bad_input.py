@@ -19,8 +19,8 @@ def cli(capsys, *args):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["--tasks", "nope", "--model", "scripted"], "unknown task 'nope'; valid names: genai_bench_edit, "
-                                                 "genai_bench_image, genai_bench_video, "),
+    (["--tasks", "nope", "--model", "scripted"], "unknown task 'nope'; valid names: editreward_bench_editscore, "
+                                                 "editreward_bench_tiger, genai_bench_edit, genai_bench_image, "),
     (["--tasks", "vlrewardbench", "--model", "gpt9"],
      "unknown model 'gpt9'; valid names: hf, openai, pickscore, "),
     (["--tasks", "vlrewardbench", "--model", "scripted", "--protocol", "loose"],

@@ -93,6 +93,65 @@ def _not_hallucinated(outcome: Mapping[str, Any]) -> bool:
     return not outcome["hallucination"]
 
 
+def mmrb_verdict(task: Task, sample: Sample, request: Request, cfg: TaskConfig, right: bool) -> str:
+    """Multimodal RewardBench: `meta["gold"]` is the letter the better response is shown as; the final-verdict
+    token its judge prompt asks for."""
+    gold = request.meta["gold"]
+    letter = gold if right else {"A": "B", "B": "A"}[gold]
+    return f"Assistant {letter} follows the question better.\n\nFinal verdict: [[{letter}]]"
+
+
+def mmrb2_verdict(task: Task, sample: Sample, request: Request, cfg: TaskConfig, right: bool) -> str:
+    """MMRB2's JSON verdict: `meta["gold"]` is the letter the preferred response is shown as in this request's
+    order (forward or reverse)."""
+    gold = request.meta["gold"]
+    return json.dumps({"reasoning": "Compared both responses.",
+                       "better_response": gold if right else {"A": "B", "B": "A"}[gold]})
+
+
+def _mmrb2_right(outcome: Mapping[str, Any]) -> bool:
+    """Right when both orders named the preferred response (a canned reply is right or wrong in both)."""
+    return bool(outcome["forward"]["correct"] and outcome["reverse"]["correct"])
+
+
+def multi_crit_reply(task: Task, sample: Sample, request: Request, cfg: TaskConfig, right: bool) -> str:
+    """The reference's final line, "Response N is better.", naming where the preferred response (or the other)
+    is shown; `meta["swapped"]`: pred_b shown first (protocol strict)."""
+    prefers_a = (sample.data["preference"].strip().lower() == "model_a") == right
+    shown = 1 if prefers_a != request.meta["swapped"] else 2
+    return f"The first response grounds its claims.\nResponse {shown} is better."
+
+
+def _edited_image(request: Request, right: bool) -> str:
+    """UnifiedReward-Edit's pairwise rank: meta["gold"] is where the better edit is shown (0: a human tie)."""
+    gold = request.meta["gold"]
+    if gold == 0:
+        return "Both images are equally good." if right else "Edited image 1 is better."
+    return f"Edited image {gold if right else 3 - gold} is better."
+
+
+def editreward_tiger_reply(task: Task, sample: Sample, request: Request, cfg: TaskConfig, right: bool) -> str:
+    """`official`: K=2 the [[A>B]] / [[B>A]] / [[A=B]] label; K=3/4 [[Left>Right]] when candidate_1 (left) is
+    the better one (h = 1). `unifiedreward`: "Edited image N is better" / "equally good"."""
+    if cfg.protocol == "unifiedreward":
+        return _edited_image(request, right)
+    d = sample.data
+    if d["k"] == 2:
+        ranking = d["ranking"]
+        return f"[[{ranking}]]" if right else ("[[A>B]]" if ranking != "A>B" else "[[B>A]]")
+    left = (d["h"] == 1) == right
+    return "Final verdict: [[Left>Right]]" if left else "Final verdict: [[Right>Left]]"
+
+
+def editreward_editscore_reply(task: Task, sample: Sample, request: Request, cfg: TaskConfig, right: bool) -> str:
+    """`editscore`: EditScore's JSON, the first candidate (A, the human-preferred one) scored high when right
+    (every dimension follows); `unifiedreward`: as for TIGER."""
+    if cfg.protocol == "unifiedreward":
+        return _edited_image(request, right)
+    high = (request.meta["candidate"] == "A") == right
+    return '{"reasoning": "...", "score": [%d, %d]}' % ((20, 20) if high else (5, 5))
+
+
 ANSWER_N = Grammar(answer_n, _correct)
 THREE_WAY = Grammar(three_way, _correct)
 GRAMMARS: dict[str, Grammar] = {
@@ -101,6 +160,10 @@ GRAMMARS: dict[str, Grammar] = {
     "genai_bench_edit": THREE_WAY, "videogen_rewardbench": THREE_WAY,
     "mmhal_bench": Grammar(mmhal_rating, _not_hallucinated),
     **{name: Grammar(video_qa_judge, lambda o: o["verdict"] == "yes") for name in ("msrvtt_qa", "msvd_qa", "tgif_qa")},
+    "multimodal_rewardbench": Grammar(mmrb_verdict, _correct), "mmrb2": Grammar(mmrb2_verdict, _mmrb2_right),
+    "videorewardbench": ANSWER_N, "multi_crit": Grammar(multi_crit_reply, _correct),
+    "editreward_bench_tiger": Grammar(editreward_tiger_reply, _correct),
+    "editreward_bench_editscore": Grammar(editreward_editscore_reply, _correct),
 }
 
 

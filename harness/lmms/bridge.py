@@ -60,14 +60,14 @@ def plugin_spec(name: str) -> PluginSpec | None:
     """The plugin task of registered task `name`, built from the task's public seam, or None when the task
     cannot be one: it needs a `strict` protocol with fixed generation settings (`Task.generation`) and a hub
     dataset whose media are embedded images (lmms-eval hands the plugin the rows; URLs and videos are not
-    bridged)."""
+    bridged) and which can be read without naming a commit (`HubLayout.needs_revision`)."""
     from harness.registry import TASKS
 
     task = TASKS.get(name)()
     hub = task.data.hub if task.data is not None else None
     if (name.startswith(PREFIX) or PROTOCOL not in task.protocols or PROTOCOL not in task.generation
-            or hub is None or not hub.image_columns or hub.url_columns):
-        return None
+            or hub is None or not hub.image_columns or hub.url_columns or hub.needs_revision):
+        return None  # (a hub dataset with no verified commit: lmms-eval would read whatever its head holds)
     split = task.splits[0]
     metrics = tuple(task.score([], task.config(PROTOCOL, 0, split, None)).point())
     return PluginSpec(PREFIX + name, name, hub.dataset, hub.config, hub.revision, split, tuple(hub.image_columns),

@@ -160,6 +160,105 @@ def no_data_dir(root: Path) -> None:
     return None
 
 
+def multimodal_rewardbench(root: Path) -> Path:
+    """The benchmark's data/ layout: all_data.json (a JSON list) + images/<source>/<file>; one row per
+    Category, both values of Better, and the ID prefixes that split safety and reasoning into their buckets."""
+    rows = [
+        ("nocaps_1", "open_generation/correctness_task", "Output2", "images/nocaps/1.jpg"),
+        ("visitbench_2", "open_generation/preference_task", "Output1", "images/visitbench/2.jpg"),
+        ("mmmu-s_3", "knowledge", "Output2", "images/mmmu-s/3.jpg"),
+        ("mathvista_4", "reasoning", "Output1", "images/mathvista/4.jpg"),
+        ("EMMA-Coding_5", "reasoning", "Output2", "images/EMMA-Coding/5_0.png"),
+        ("pairs_6", "safety", "Output1", "images/pairs/6.png"),
+        ("RealworldQA_7", "vqa", "Output2", "images/RealworldQA/7.jpg"),
+    ]
+    data = []
+    for i, (rid, category, better, image) in enumerate(rows):
+        write_image(root / image, i)
+        data.append({"ID": rid, "Text": f"What is shown in picture {i}?", "Image": image,
+                     "Output1": f"A cat ({i}).", "Output2": f"A dog ({i}).", "Better": better, "Category": category})
+    (root / "all_data.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
+    return root
+
+
+def mmrb2(root: Path) -> Path:
+    """The built-benchmark layout (t2i.json, edit.json, interleaved.json, reasoning.json + images/ and
+    input_images/): 10 real pairs of facebookresearch/MMRB2 (both labels, every task, text-only, image-only
+    and interleaved responses) with stand-in prompts and 8x8 JPEGs."""
+    from tests.fixtures_mmrb2.build import real_data_dir
+
+    return real_data_dir(root)
+
+
+def videorewardbench(root: Path) -> Path:
+    """videorewardbench.jsonl: one triplet per dimension (one labelled with the paper's name), placeholder videos."""
+    rows = []
+    for i, dimension in enumerate(("long_perception", "Short-form Perception", "knowledge", "reasoning", "safety")):
+        video = f"videos/{i}.mp4"
+        write_placeholder(root / video)
+        rows.append({"id": f"vrb-{i}", "video": video, "prompt": f"What happens in clip {i}?",
+                     "chosen": f"A ball rolls left ({i}).", "rejected": f"A dog barks ({i}).", "dimension": dimension})
+    write_jsonl(root / "videorewardbench.jsonl", rows)
+    return root
+
+
+MULTI_CRIT_FILES = {"open_ended": "multi-crit-openEnded-flatten.jsonl",
+                    "reasoning": "multi-crit-reasoning-flatten.jsonl"}
+MULTI_CRIT_CRITERIA = {"open_ended": ("completeness", "visual-grounding", "hallucination", "expressiveness", "clarity"),
+                       "reasoning": ("grounding", "logic", "hallucination", "exploration", "efficiency")}
+
+
+def multi_crit(root: Path) -> Path:
+    """Both split files: two prompts each, every criterion of the split, both preferences, conflicting criteria."""
+    for split, name in MULTI_CRIT_FILES.items():
+        rows = []
+        for p in range(2):
+            image = f"{split}/images/p{p}.png"
+            write_image(root / "images" / image, p)
+            for k, criterion in enumerate(MULTI_CRIT_CRITERIA[split]):
+                rows.append({"question_id": f"{split}-p{p}__{criterion}", "prompt_id": f"{split}-p{p}",
+                             "image_path": image, "split": split.replace("_", "-"), "criterion": criterion,
+                             "preference": ("model_a", "model_b")[(p + k) % 2], "question": f"What is shown? ({p})",
+                             "pred_a": "A cat on a mat.", "pred_b": "A dog on a rug."})
+        write_jsonl(root / name, rows)
+    return root
+
+
+def editreward_bench_tiger(root: Path) -> Path:
+    """The hub layout: 2pair/, 3pair/, 4pair/ Parquet files with embedded images; K=2 rows for A>B, B>A and a
+    tie, one K=3 group (3 comparisons) and one K=4 group (6 comparisons, ranking D>A>B>C)."""
+
+    def row(subset: str, rid: str, comparison: str, ranking: str) -> dict:
+        a, b = comparison[0], comparison[-1]
+        return {"dataset": subset, "id": rid, "instruction": f"turn the car in {rid} red", "source_image": f"{rid}.png",
+                "candidate_1": f"{rid}_{a}.png", "candidate_2": f"{rid}_{b}.png", "ranking": ranking,
+                "comparison_type": comparison, "score_1": None, "score_2": None, "model_1": "m1", "model_2": "m2"}
+
+    order = "DABC"
+    four = [row("4pair", "q4", f"{a}vs{b}", f"{a}>{b}" if order.index(a) < order.index(b) else f"{b}>{a}")
+            for a, b in (("A", "B"), ("A", "C"), ("A", "D"), ("B", "C"), ("B", "D"), ("C", "D"))]
+    two = [row("2pair", f"c{i}", "AvsB", ranking) for i, ranking in enumerate(("A>B", "B>A", "A=B"))]
+    three = [row("3pair", "t1", comparison, ranking) for comparison, ranking in
+             (("AvsB", "B>A"), ("AvsC", "A>C"), ("BvsC", "B>C"))]
+    from tests.fixtures_editreward.build import write_tiger
+
+    return write_tiger(root, {"2pair": two, "3pair": three, "4pair": four})
+
+
+def editreward_bench_editscore(root: Path) -> Path:
+    """data-00000-of-00001.arrow (an Arrow stream, as the hub's files): one row per dimension, three subtasks."""
+
+    def row(k1: str, k2: str, task_type: str, dimension: str) -> dict:
+        return {"key": [k1, k2], "instruction": f"edit {k1}", "input_image": f"{k1}_input.png",
+                "output_images": [f"{k1}.png", f"{k2}.png"], "task_type": task_type, "dimension": dimension}
+
+    from tests.fixtures_editreward.build import write_editscore
+
+    return write_editscore(root, [row("a1", "a2", "background_change", "prompt_following"),
+                                  row("b1", "b2", "subject-add", "consistency"),
+                                  row("c1", "c2", "text_change", "overall")])
+
+
 #: task name -> builder. The lmms-eval plugin aliases (ur_*) read their base task's layout.
 BUILDERS: dict[str, Builder] = {
     "vlrewardbench": vlrewardbench, "ur_vlrewardbench": vlrewardbench,
@@ -168,4 +267,7 @@ BUILDERS: dict[str, Builder] = {
     "videogen_rewardbench": videogen_rewardbench, "sharegptvideo_pairs": sharegptvideo_pairs,
     "msrvtt_qa": msrvtt_qa, "msvd_qa": msvd_qa, "tgif_qa": tgif_qa, "mmhal_bench": mmhal_bench,
     "partiprompts_gen": image_gen, "hpsv2_prompts_gen": image_gen, "vbench": no_data_dir,
+    "multimodal_rewardbench": multimodal_rewardbench, "mmrb2": mmrb2, "videorewardbench": videorewardbench,
+    "multi_crit": multi_crit, "editreward_bench_tiger": editreward_bench_tiger,
+    "editreward_bench_editscore": editreward_bench_editscore,
 }
