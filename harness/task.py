@@ -56,7 +56,7 @@ class TaskConfig:
     scorer: bool = False
     #: The protocol asked for, when the judge's family chose another (see `Task.family_protocols`).
     requested_protocol: str | None = None
-    #: The judge's script family ("llava", "qwen") when the adapter knows it.
+    #: The judge family (`reward.families`: "llava", "qwen", "unifiedreward-think", ...) when the adapter knows it.
     family: str | None = None
     #: A hub dataset revision overriding the task's pinned one (`--dataset-revision`); ignored with a data dir.
     revision: str | None = None
@@ -187,15 +187,21 @@ class Task(ABC):
     scorer_protocol: ClassVar[str | None] = None
     splits: ClassVar[tuple[str, ...]] = ("test",)
     #: judge family -> {asked protocol: protocol run}: where the authors wrote one script per checkpoint
-    #: family (LLaVA and Qwen), `unifiedreward` with a Qwen-family judge runs the Qwen script's protocol.
+    #: family (LLaVA and Qwen), `unifiedreward` with a Qwen-family judge runs the Qwen script's protocol. Keys are
+    #: judge family names (`reward.families`: "unifiedreward-think", ...) or the script families "llava" / "qwen"
+    #: that every judge family names; the most specific key that lists the asked protocol wins.
     family_protocols: ClassVar[Mapping[str, Mapping[str, str]]] = {}
 
     def for_family(self, cfg: TaskConfig, family: str | None) -> TaskConfig:
-        """`cfg` for a judge of `family`: the family's protocol where the task has one (recorded)."""
-        chosen = self.family_protocols.get(family or "", {}).get(cfg.protocol)
-        if chosen is None:
-            return replace(cfg, family=family)
-        return replace(cfg, protocol=chosen, requested_protocol=cfg.protocol, family=family)
+        """`cfg` for a judge of `family`: the family's protocol where the task has one (recorded), looked up under
+        the family's name, then its script family (`reward.families.protocol_keys`)."""
+        from reward.families import protocol_keys  # data only (no torch); harness list never needs it
+
+        for key in protocol_keys(family):
+            chosen = self.family_protocols.get(key, {}).get(cfg.protocol)
+            if chosen is not None:
+                return replace(cfg, protocol=chosen, requested_protocol=cfg.protocol, family=family)
+        return replace(cfg, family=family)
 
     def config(self, protocol: str | None, seed: int, split: str | None, data_dir: Path | None,
                scorer: bool = False, revision: str | None = None) -> TaskConfig:

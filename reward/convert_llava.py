@@ -459,6 +459,8 @@ def convert(src: str | Path, dst: str | Path, *, vision_num_heads: int | None = 
                           pinpoints)
     model = load_strict(config, state)
     model.config.dtype = model.dtype  # from_pretrained(dtype="auto") then loads the dtype written here
+    # reward.families reads it: a converted UnifiedReward-Think-7b in a renamed folder keeps its family.
+    model.config.converted_from = str(src)
     if tokenizer.pad_token_id is not None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     processor = build_processor(tokenizer, vision, pinpoints, original["image_aspect_ratio"])

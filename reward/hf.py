@@ -2,8 +2,12 @@
 
     --model hf --model-args pretrained=DIR_OR_HUB_ID[,batch_size=8][,device=cuda:0][,dtype=bfloat16]
                             [,device_map=auto][,revision=SHA][,max_new_tokens=N][,trust_remote_code=true]
-                            [,family=llava|qwen]
+                            [,family=NAME[/MODE]]
 
+- The judge family (`reward.families`: UnifiedReward 1.0 `llava`, `qwen`, `unifiedreward-2.0`, `-think`, ...)
+  comes from the checkpoint's name (a hub id or any path component, e.g. CodeGoat24/UnifiedReward-2.0-qwen-7b),
+  else from its config (`converted_from`), else from its architecture; `family=` overrides. results.json records
+  it (`model.family`, `model.family_source`); the tasks' family protocols and templates follow it.
 - Greedy unless the protocol asks for sampling; the checkpoint's own chat template renders the prompt
   (images and text in the prompt's order).
 - Requests are grouped into batches of `batch_size` with identical generation settings. A batch that
@@ -23,6 +27,7 @@ from harness.chat import ChatJudge, prepared_from_chat
 from harness.records import Generation, PreparedRequest, Reply
 from harness.registry import model
 
+from .families import detect, family_from_name
 from .hf_inputs import EncodedPrompt, builder_for
 from .hf_loading import load_vlm, processor_identity, require_device
 
@@ -36,7 +41,11 @@ class HFAdapter(ChatJudge):
     def __init__(self, pretrained: str, batch_size: int = 8, device: str | None = None, dtype: str = "auto",
                  device_map: str | None = None, revision: str | None = None, max_new_tokens: int | None = None,
                  trust_remote_code: bool = False, family: str | None = None):
-        self._family = check_family("hf", family)
+        chosen = check_family("hf", family)
+        if chosen is None and family_from_name(pretrained) is not None:  # a named family must fit the architecture:
+            from .hf_loading import read_model_type  # checked before any weights load
+
+            detect(pretrained, read_model_type(pretrained, revision, trust_remote_code))
         import torch
 
         self.torch = torch
@@ -48,15 +57,18 @@ class HFAdapter(ChatJudge):
         self.model = self.loaded.model
         self.processor = self.loaded.processor
         self.inputs = builder_for(self.loaded.model_type, self.processor, self.model.config)
+        self.detection = detect(pretrained, self.loaded.model_type,
+                                {"converted_from": getattr(self.model.config, "converted_from", None)}, chosen)
         self.batch_size = max(1, batch_size)
         self.max_new_tokens = max_new_tokens
         self.batches_split = 0  # how often a failed batch was split (reported by tests and benchmarks)
 
     @classmethod
     def from_model(cls, model: Any, processor: Any, name: str, batch_size: int = 8,
-                   max_new_tokens: int | None = None) -> "HFAdapter":
+                   max_new_tokens: int | None = None, family: str | None = None) -> "HFAdapter":
         """An adapter around a model already in memory (benchmarks, notebooks); `name` stands for its
-        identity in the cache key, so give each different model its own name."""
+        identity in the cache key, so give each different model its own name. The judge family is detected from
+        `name` and the model's architecture unless `family` is given."""
         from .hf_loading import LoadedVLM
 
         import torch
@@ -68,7 +80,7 @@ class HFAdapter(ChatJudge):
         self.loaded = LoadedVLM(model.eval(), processor, model.config.model_type, f"in-memory:{name}")
         self.model, self.processor = model, processor
         self.inputs = builder_for(model.config.model_type, processor, model.config)
-        self._family = None
+        self.detection = detect(name, model.config.model_type, family=check_family("hf", family))
         self.batch_size, self.max_new_tokens, self.batches_split = max(1, batch_size), max_new_tokens, 0
         return self
 
@@ -81,10 +93,13 @@ class HFAdapter(ChatJudge):
                 **processor_identity(self.processor)}
 
     def family(self) -> str | None:
-        """The authors' script family: from the checkpoint's model type unless `family=` overrides it."""
-        if self._family is not None:
-            return self._family
-        return "llava" if self.loaded.model_type == "llava_onevision" else "qwen"
+        """The judge family (`reward.families`): `family=`, else the checkpoint's name or config, else its
+        architecture's script family ("llava" / "qwen")."""
+        return self.detection.family
+
+    def describe(self) -> dict[str, Any]:
+        """results.json `model`: the adapter's arguments and identity, and the judge family with what decided it."""
+        return {**super().describe(), **self.detection.record()}
 
     def generate(self, requests: Iterable[PreparedRequest]) -> Iterator[Reply]:
         """Batches of similar prompt length: a window of `LOOKAHEAD` batches is sorted by length before

@@ -23,6 +23,8 @@ Arguments (`--model-args`):
   the image first for every UnifiedReward prompt and after the text for VL-RewardBench `official`,
   as each reference script sends it).
 - `price_in`, `price_out`: USD per million tokens, overriding the built-in table for cost records.
+- `family`: the judge family (`reward.families`, e.g. `qwen`, `unifiedreward-think/answer`) when the served name
+  does not say it (a name such as CodeGoat24/UnifiedReward-2.0-qwen-7b does); results.json records it.
 
 Faults: 408/409/425/429/5xx, timeouts, connection errors, malformed JSON and empty content are
 retried with exponential backoff and full jitter (`backoff` · 2^attempt · U[0.5, 1.5], capped at
@@ -45,6 +47,8 @@ from harness.http_client import Answer, EndpointClient, RetryableError, RetryPol
 from harness.http_client import retry_after_seconds as _retry_after  # noqa: F401 - the name callers imported
 from harness.records import PreparedRequest, Reply
 from harness.registry import model
+
+from .families import detect
 
 # USD per million tokens (input, output): providers' list prices when this table was written
 # (2024-2025). Prices change; pass price_in/price_out to override, and treat recorded costs as estimates.
@@ -93,6 +97,9 @@ class OpenAIAdapter(ChatJudge):
             self._check_reachable()
         if not self.model:
             raise UsageError("openai: model= is required (the endpoint does not list its models)")
+        # A served name such as CodeGoat24/UnifiedReward-2.0-qwen-7b names its family; "UnifiedReward" (the
+        # authors' --served-model-name) does not, and then only family= tells.
+        self.detection = detect(self.model, None, family=self._family)
         listed = PRICES.get(self.model)
         self.prices = (price_in, price_out) if price_in is not None and price_out is not None else listed
         self.endpoint = EndpointClient(self, self.base_urls, path="/chat/completions", concurrency=concurrency,
@@ -132,8 +139,12 @@ class OpenAIAdapter(ChatJudge):
                 "media_first": self.media_first}
 
     def family(self) -> str | None:
-        """Unknown for a served model unless `family=llava|qwen` says which authors' scripts it follows."""
-        return self._family
+        """The judge family (`reward.families`) from `family=`, else from the served model's name; None when neither
+        says (a server named "UnifiedReward"): then no family protocol or template applies."""
+        return self.detection.family
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), **self.detection.record()}
 
     def body(self, prepared: PreparedRequest) -> dict[str, Any]:
         """The chat-completions request body: one user message, text and base64 images as parts."""

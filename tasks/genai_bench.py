@@ -29,10 +29,21 @@ Protocols:
   half are swapped, the three-way parser of tasks.pairwise (a reply naming several verdicts or none is
   invalid and wrong). A human tie (tievote or bothbad_vote) is right only when the judge says the two
   are equally good. Metrics tau and diff.
+- `unifiedreward-edit` (edit): UnifiedReward-Edit's pairwise-rank prompt (`reward.families`, CodeGoat24/UnifiedReward
+  `UnifiedReward-Edit/edit_pairwise_rank.py`): the source image, edited image 1, edited image 2, then the text with
+  the instruction; the order from (seed, id); the reply read as the authors' reward code reads it ("Edited image N
+  is better"; a stated "Both images are equally good" is a tie; none or several: invalid). Metrics tau and diff,
+  as `strict`. Ours: the authors publish no GenAI-Bench editing run of their Edit models.
 - `scores`: for scalar scorers (PickScore, HPSv2, ...): each candidate scored alone with the caption
   (editing: the target prompt; videos as 8 evenly spaced frames), m = score(left) - score(right);
   metrics accuracy_with_ties (VideoAlign's algorithm; also the calibrated variant) and
   accuracy_without_ties.
+
+Judge families (`reward.families`): a judge whose family has its own template for the kind (UnifiedReward-Think's
+chain-of-thought prompts) is sent it in place of the UnifiedReward prompt by `strict`, `unifiedreward` and
+`unifiedreward-qwen`; `unifiedreward-qwen` then sends the media and generates as that family's script does (e.g.
+Think-qwen3's 8 frames a video), the script protocols keep their verdict rules, and `strict` reads the reply with
+the family's parser. Each sample's outcome names the family template (`template`).
 """
 
 from __future__ import annotations
@@ -49,6 +60,9 @@ from .pairwise import (ARENA_CORRECT, QWEN_IMAGE_GENERATION, QWEN_MAX_FRAMES, QW
                        arena_vote, choices_draw, margin_outcome, qwen_script_verdict, score_accuracy, score_margins,
                        score_script_accuracy, score_three_way, scorer_requests, seeded_swap, shown_h,
                        three_way_choice)
+from reward.families import (FAMILIES, IMAGE_EDIT_PAIR_RANK, IMAGE_GENERATION_PAIR_RANK, VIDEO_GENERATION_PAIR_RANK,
+                              FamilyPrompt, task_prompt)
+
 from .templates import load_template, render
 
 HF_DATASET = "TIGER-Lab/GenAI-Bench"
@@ -142,16 +156,41 @@ class GenAIBench(Task):
             return [Request(sample.id, sample.id, parts, GENERATION, meta={"swapped": False})]
         swapped = self._swapped(sample, cfg)
         first, second = (self.spec.right, self.spec.left) if swapped else (self.spec.left, self.spec.right)
+        if cfg.protocol == "unifiedreward-edit":
+            prompt = _edit_prompt(cfg)
+            parts = prompt.render({"instruction": d["instruct_prompt"]},
+                                  (media["source_image"], media[first], media[second]))
+            return [Request(sample.id, sample.id, parts, prompt.generation, meta={"swapped": swapped})]
+        own = self._family_prompt(cfg)
         if cfg.protocol == "unifiedreward-qwen":
+            if own is not None:
+                return self._family_requests(sample, own, media[first], media[second], swapped)
             return self._qwen_requests(sample, media[first], media[second], swapped)
         shown = [dataclasses.replace(media[f], resize=(512, 512), **_frames(media[f], 8, "linspace"))
                  for f in (first, second)]
         template = load_template(self.spec.ur_template)  # type: ignore[arg-type]
-        if self.spec.kind == "video":  # the note line is ours; every frame precedes the text
-            parts: tuple[Part, ...] = (*shown, template.split("\n", 1)[1].format(prompt=d["prompt"]))
+        if own is not None:  # the family's template; strict keeps its own media and generation settings
+            parts: tuple[Part, ...] = own.render({"prompt": d["prompt"]}, shown)
+        elif self.spec.kind == "video":  # the note line is ours; every frame precedes the text
+            parts = (*shown, template.split("\n", 1)[1].format(prompt=d["prompt"]))
         else:
             parts = render(template, {"prompt": d["prompt"]}, shown)
-        return [Request(sample.id, sample.id, parts, GENERATION, meta={"swapped": swapped})]
+        generation = own.generation if own is not None and cfg.protocol == "unifiedreward" else GENERATION
+        return [Request(sample.id, sample.id, parts, generation, meta={"swapped": swapped})]
+
+    def _family_prompt(self, cfg: TaskConfig) -> FamilyPrompt | None:
+        """The judge family's own template for this task's kind, if it has one (`reward.families.task_prompt`)."""
+        return task_prompt(cfg.family, FAMILY_KIND[self.spec.kind]) if self.spec.ur_template else None
+
+    def _family_requests(self, sample: Sample, prompt: FamilyPrompt, first: MediaRef, second: MediaRef,
+                         swapped: bool) -> list[Request]:
+        """`unifiedreward-qwen`'s procedure (a human tie is not asked) with a judge family's own template, the media
+        and generation settings as that family's script sends them."""
+        if sample.data["h"] == 0:
+            return []
+        shown = [prompt.media_as_sent(m, QWEN_MAX_FRAMES) for m in (first, second)]
+        return [Request(sample.id, sample.id, prompt.render({"prompt": sample.data["prompt"]}, shown),
+                        prompt.generation, meta={"swapped": swapped})]
 
     def _qwen_requests(self, sample: Sample, first: MediaRef, second: MediaRef, swapped: bool) -> list[Request]:
         """test_qwen_genAI_bench_{image,video}.py: a human tie is not asked; images at native size, videos as
@@ -170,7 +209,7 @@ class GenAIBench(Task):
         return [Request(sample.id, sample.id, parts, generation, meta={"swapped": swapped})]
 
     def _swapped(self, sample: Sample, cfg: TaskConfig) -> bool:
-        if cfg.protocol == "strict":
+        if cfg.protocol in ("strict", "unifiedreward-edit"):
             return seeded_swap(cfg.seed, sample.id)
         if self.spec.kind == "video" or cfg.protocol == "unifiedreward-qwen":  # the scripts' stream, seeded
             return choices_draw(cfg.seed, sample.index)  # True: the pair is shown B first
@@ -194,6 +233,14 @@ class GenAIBench(Task):
         swapped = request.meta["swapped"]
         gold = shown_h(h, swapped)
         outcome = {"vote_type": vote_type, "h": h, "swapped": swapped}
+        own = _edit_prompt(cfg) if cfg.protocol == "unifiedreward-edit" else self._family_prompt(cfg)
+        if own is not None:
+            outcome["template"] = own.file
+        if cfg.protocol == "unifiedreward-edit" or (own is not None and cfg.protocol == "strict"):
+            verdict = own.parse(text)  # type: ignore[union-attr]
+            predicted = {1: 1, 2: -1, 0: 0}.get(verdict.choice)  # type: ignore[arg-type]
+            outcome.update(verdict=predicted, correct=predicted == gold)
+            return Parsed("ok" if verdict.ok else "invalid", outcome, verdict.reason)
         if cfg.protocol == "unifiedreward":
             return self._parse_unifiedreward(text, gold, outcome)
         if cfg.protocol == "unifiedreward-qwen":
@@ -234,6 +281,23 @@ class GenAIBench(Task):
         if cfg.protocol == "unifiedreward-qwen":
             return score_script_accuracy(judgments)
         return score_three_way(judgments)
+
+
+#: The judge-family template kind each GenAI-Bench config's UnifiedReward prompt is (`reward.families`).
+FAMILY_KIND = {"image": IMAGE_GENERATION_PAIR_RANK, "video": VIDEO_GENERATION_PAIR_RANK}
+
+EDIT_PROTOCOL = ProtocolSpec(
+    "unifiedreward-edit", "1",
+    "UnifiedReward-Edit's pairwise-rank prompt (source, edited 1, edited 2, then the instruction), seeded per-sample "
+    "order, its reply read as the authors' reward code reads it; tau and diff",
+    deviations=("ours: the authors publish no GenAI-Bench editing evaluation of UnifiedReward-Edit",
+                "the prompt names no tie answer: a human tie is right only when the judge says both are equally "
+                "good"))
+
+
+def _edit_prompt(cfg: TaskConfig) -> FamilyPrompt:
+    """UnifiedReward-Edit's pairwise-rank template, or the judge family's own for that kind."""
+    return task_prompt(cfg.family, IMAGE_EDIT_PAIR_RANK) or FAMILIES["unifiedreward-edit"].prompt(IMAGE_EDIT_PAIR_RANK)
 
 
 def _frames(ref: MediaRef, n: int, rule: str) -> dict[str, Any]:
@@ -300,5 +364,5 @@ class GenAIBenchEdit(GenAIBench):
 
     spec = EDIT
     data = _data(EDIT)
-    protocols = _protocols(EDIT)
+    protocols = {**_protocols(EDIT), "unifiedreward-edit": EDIT_PROTOCOL}
     default_protocol = "genai-arena"

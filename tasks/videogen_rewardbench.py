@@ -18,6 +18,11 @@ Protocols:
   which sends both videos as native video input (2 frames a second) with the GenAI-Bench video prompt, no
   swap, ties asked; "Video 1 is better" -> A, else "Video 2 is better" -> B, else same; accuracy and
   accuracy_without_ties as it prints them.
+- Judge families (`reward.families`): a judge whose family has its own video-generation template (UnifiedReward-
+  Think's chain of thought) is sent it in place of the UnifiedReward prompt by `strict`, `unifiedreward` and
+  `unifiedreward-qwen` (the last with the media and generation settings of that family's script), the script
+  protocols keep their verdict rules and `strict` reads the reply with the family's parser; each sample's outcome
+  names the family template (`template`).
 - `scores`: scalar scorers; m = score(A) - score(B); accuracy_with_ties (VideoAlign; also the
   calibrated variant) and accuracy_without_ties, as VideoAlign's calc_accuracy.py.
 """
@@ -38,6 +43,8 @@ from harness.task import IdRule, Parsed, ProtocolSpec, Row, Scoring, Task, TaskC
 from .pairwise import (QWEN_MAX_FRAMES, QWEN_VIDEO_GENERATION, margin_outcome, qwen_script_verdict,
                        score_margins, score_script_accuracy, score_three_way, scorer_requests, seeded_swap, shown_h,
                        three_way_choice)
+from reward.families import VIDEO_GENERATION_PAIR_RANK, task_prompt
+
 from .templates import load_template
 
 # The dataset moved from KwaiVGI/ to KlingTeam/ (same commits); runs that recorded the old name stay comparable
@@ -108,6 +115,11 @@ class VideoGenRewardBench(Task):
                   for side, ref in d["media"].items()}
         if cfg.protocol == "scores":
             return scorer_requests(sample, d["prompt"], [("A", videos["A"]), ("B", videos["B"])])
+        own = task_prompt(cfg.family, VIDEO_GENERATION_PAIR_RANK)
+        if cfg.protocol == "unifiedreward-qwen" and own is not None:  # the family's template, media as it sends them
+            shown = [own.media_as_sent(d["media"][side], QWEN_MAX_FRAMES) for side in ("A", "B")]
+            return [Request(sample.id, sample.id, own.render({"prompt": d["prompt"]}, shown), own.generation,
+                            meta={"swapped": False})]
         if cfg.protocol == "unifiedreward-qwen":  # native videos, the GenAI-Bench video prompt (sic)
             native = [dataclasses.replace(d["media"][side], frames=QWEN_MAX_FRAMES, sampling="qwen-fps2")
                       for side in ("A", "B")]
@@ -115,6 +127,10 @@ class VideoGenRewardBench(Task):
             return [Request(sample.id, sample.id, (*native, text), QWEN_VIDEO_GENERATION, meta={"swapped": False})]
         swapped = cfg.protocol == "strict" and seeded_swap(cfg.seed, sample.id)
         first, second = (videos["B"], videos["A"]) if swapped else (videos["A"], videos["B"])
+        if own is not None:  # strict keeps its own frames and generation settings
+            generation = own.generation if cfg.protocol == "unifiedreward" else GENERATION
+            return [Request(sample.id, sample.id, own.render({"prompt": d["prompt"]}, (first, second)), generation,
+                            meta={"swapped": swapped})]
         text = load_template("videogen_unifiedreward.txt").split("\n", 1)[1].format(prompt=d["prompt"])
         return [Request(sample.id, sample.id, (first, second, text), GENERATION, meta={"swapped": swapped})]
 
@@ -127,11 +143,27 @@ class VideoGenRewardBench(Task):
         text = reply.text or ""
         gold = shown_h(h, request.meta["swapped"])
         outcome = {"overall": sample.data["overall"], "h": h, "swapped": request.meta["swapped"]}
+        own = task_prompt(cfg.family, VIDEO_GENERATION_PAIR_RANK)
+        if own is not None:
+            outcome["template"] = own.file
+        if own is not None and cfg.protocol == "strict":  # the family's reply format (Think: the <answer> tag)
+            verdict = own.parse(text)
+            predicted = {1: 1, 2: -1, 0: 0}.get(verdict.choice)  # type: ignore[arg-type]
+            outcome.update(verdict=predicted, correct=predicted == gold)
+            return Parsed("ok" if verdict.ok else "invalid", outcome, verdict.reason)
         if cfg.protocol == "unifiedreward-qwen":
             predicted = qwen_script_verdict(text, "Video")
             outcome.update(verdict=predicted, correct=predicted == gold)
             if predicted == 0 and "equally good" not in text:
                 return Parsed("invalid", outcome, "no 'Video N is better': read as 'same', as the script does")
+            return Parsed("ok", outcome)
+        if cfg.protocol == "unifiedreward" and own is not None:
+            # The Think-llava scripts test `output in 'Video 1 is better'` (the same reversed containment), meaning
+            # their prompt's phrase: read as "Video 1 is better" -> A, else "Video 2 is better" -> B, else same.
+            predicted = qwen_script_verdict(text, "Video")
+            outcome.update(verdict=predicted, correct=predicted == gold)
+            if predicted == 0 and "equally good" not in text:
+                return Parsed("invalid", outcome, "no 'Video N is better': read as 'same', as the script means")
             return Parsed("ok", outcome)
         if cfg.protocol == "unifiedreward":
             predicted = 1 if "Video 1 is better than Video 2" in text else \

@@ -28,6 +28,13 @@ Protocols (all greedy decoding):
   is plain text to a Qwen tokenizer), `random.seed(seed)` then `random.random() < 0.5` per item keeps the
   order, the same gold-phrase rule and id-prefix categories.
 
+Judge families (`reward.families`): a judge whose family has its own template for an image-understanding pair
+(UnifiedReward-Think's chain-of-thought prompts, in its `cot` mode) is sent it in place of the UnifiedReward prompt
+by `strict`, `unifiedreward` and `unifiedreward-qwen`; the two script protocols then use its script's generation
+settings and keep their verdict rule (the Think scripts use the same one: the gold phrase in the reply), and
+`strict` reads the reply with the family's parser (a Think reply's `<answer>` tag). Each sample's outcome names the
+family template it was sent (`template`).
+
 Dataset text is text everywhere else: a query or response containing a judge's special tokens never adds
 or moves a media placeholder (`reward.hf_inputs` tokenizes dataset text with special tokens split).
 """
@@ -43,6 +50,8 @@ from harness.registry import task
 from harness.task import DataSpec, HubLayout, IdRule, LocalLayout, Parsed, ProtocolSpec, Row, Scoring, Task, TaskConfig
 
 from .pairwise import choices_draw, half_draw, seeded_swap
+from reward.families import IMAGE_UNDERSTANDING_PAIR_RANK, task_prompt
+
 from .templates import IMAGE_SLOT, load_template, render
 from .verdicts import robust_pairwise_choice, vlrewardbench_official_choice
 
@@ -196,6 +205,9 @@ class VLRewardBench(Task):
         first, second = (d["responses"][1], d["responses"][0]) if swapped else tuple(d["responses"])
         # Position (1 or 2) at which the better response is shown.
         gold = 1 if (d["better"] == 0) != swapped else 2
+        own = task_prompt(cfg.family, IMAGE_UNDERSTANDING_PAIR_RANK) if cfg.protocol != "official" else None
+        ur_template = own.text if own else load_template("vlrewardbench_unifiedreward.txt")
+        generation = own.generation if own and cfg.protocol != "strict" else self.generation[cfg.protocol]
         if cfg.protocol == "official":
             # inference_hf.py: `question = question.replace("<image>\n", "")` on the filled prompt, image after it.
             text = load_template("vlrewardbench_official.txt").format(query=d["query"], answer1=first, answer2=second)
@@ -204,17 +216,15 @@ class VLRewardBench(Task):
             # The paper's LLaVA script keeps a POVID query's "<image>\n": LLaVA-NeXT gets two image tokens for one
             # image and feeds that image's features again for the second (llava_arch.py's IndexError fallback).
             # Reproduced as a second slot of the same image where the query has it.
-            template = load_template("vlrewardbench_unifiedreward.txt").replace(
-                "{Query}", d["query"].replace("{", "{{").replace("}", "}}"))
+            template = ur_template.replace("{Query}", d["query"].replace("{", "{{").replace("}", "}}"))
             slots = template.count(IMAGE_SLOT)
             parts = render(template, {"R1": first, "R2": second}, sample.media * slots)
         elif cfg.protocol == "unifiedreward-qwen":  # the query as it is: "<image>" is text to a Qwen judge
-            parts = render(load_template("vlrewardbench_unifiedreward.txt"),
-                           {"Query": d["query"], "R1": first, "R2": second}, sample.media)
+            parts = render(ur_template, {"Query": d["query"], "R1": first, "R2": second}, sample.media)
         else:  # strict: the query's LLaVA-format marker is not question text; the image is in the prompt already
-            parts = render(load_template("vlrewardbench_unifiedreward.txt"),
-                           {"Query": without_media_markers(d["query"]), "R1": first, "R2": second}, sample.media)
-        return [Request(key=sample.id, sample_id=sample.id, parts=parts, generation=self.generation[cfg.protocol],
+            parts = render(ur_template, {"Query": without_media_markers(d["query"]), "R1": first, "R2": second},
+                           sample.media)
+        return [Request(key=sample.id, sample_id=sample.id, parts=parts, generation=generation,
                         meta={"gold": gold, "swapped": swapped})]
 
     # ---- parse --------------------------------------------------------------------------------
@@ -223,6 +233,9 @@ class VLRewardBench(Task):
         gold = request.meta["gold"]
         text = reply.text or ""
         outcome: dict[str, Any] = {"gold": gold, "swapped": request.meta["swapped"]}
+        own = task_prompt(cfg.family, IMAGE_UNDERSTANDING_PAIR_RANK) if cfg.protocol != "official" else None
+        if own is not None:
+            outcome["template"] = own.file
         if cfg.protocol in ("unifiedreward", "unifiedreward-qwen"):
             outcome["category"] = sample.data["script_category"]
             named = [n for n in (1, 2) if f"Answer {n} is better" in text]
@@ -241,7 +254,11 @@ class VLRewardBench(Task):
             outcome.update(verdict=choice, correct=choice is not None and choice != rejected,
                            counted=choice is not None)
         else:
-            choice, reason = robust_pairwise_choice(text)
+            if own is not None:  # the family's reply format (a Think reply: its <answer> tag only)
+                verdict = own.parse(text)
+                choice, reason = verdict.choice, verdict.reason
+            else:
+                choice, reason = robust_pairwise_choice(text)
             outcome.update(verdict=choice, correct=choice == gold, counted=True)
         return Parsed("ok" if choice is not None else "invalid", outcome, reason)
 

@@ -141,6 +141,13 @@ BUILDERS: dict[str, Callable[[Path, int], Path]] = {
 }
 
 
+#: The tiny builder of each architecture a judge family's checkpoints have (`reward.families.Checkpoint.model_type`).
+#: No copy of a UnifiedReward-2.0/-Think/-Edit checkpoint's own tokenizer or chat-template files could be found
+#: (checkpoint_configs/SOURCES.md), so a family's tiny judge is its base model's: the real base chat template.
+TINY_FOR_MODEL_TYPE = {"llava_onevision": "unifiedreward-7b", "qwen2_vl": "qwen2-vl-7b", "qwen2_5_vl": "qwen2.5-vl-7b",
+                       "qwen3_vl": "qwen3-vl-4b"}
+
+
 def save(name: str, directory: Path, seed: int = 0) -> Path:
     if name not in BUILDERS:
         raise KeyError(f"unknown tiny checkpoint {name!r}; known: {', '.join(BUILDERS)}")
