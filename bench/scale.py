@@ -11,6 +11,7 @@ time include interpreter start-up for both sides, as a user would see them:
   (the scripted judge then never opens an image, so the rows point at 16 small JPEGs):
   cold cache; `--resume` of the finished run; SIGKILL once its samples file holds N/2 lines, then
   `--resume` (checked exact: same metrics as the cold run, every id once); a warm-cache rerun; `--no-cache`;
+  and, up to 10k rows, a warm-cache rerun and `--no-cache` with a judge taking 1 ms a call (`delay=`);
 - the tiny random `hf` judge (reward.testing.tiny_models llava_onevision, max_new_tokens=8) with one 8x8
   JPEG per row, `--no-cache`: peak RSS and wall.
 Rows are synthetic VL-RewardBench GitHub-layout rows with distinct queries (so no two prompts share a cache
@@ -183,6 +184,15 @@ class ScriptedFigures:
     warm: list[Measured] = field(default_factory=list)
     no_cache: list[Measured] = field(default_factory=list)
     exact: list[bool] = field(default_factory=list)
+    # the same two with a judge that takes JUDGE_MS per call (sizes up to SLOW_MAX only)
+    warm_slow: list[Measured] = field(default_factory=list)
+    no_cache_slow: list[Measured] = field(default_factory=list)
+
+
+#: A scripted judge answers in ~10 µs, about what a cache hit costs, so a warm cache cannot beat `--no-cache`
+#: with it; with a judge of 1 ms a call (far faster than any real VLM) the cache's value shows.
+JUDGE_MS = 1.0
+SLOW_MAX = 10_000
 
 
 def scripted_repeat(work: Path, data: Path, n: int, figures: ScriptedFigures) -> None:
@@ -203,6 +213,14 @@ def scripted_repeat(work: Path, data: Path, n: int, figures: ScriptedFigures) ->
     figures.warm.append(measure(harness_cmd(data, work / "warm", cache), work / "warm"))
     figures.no_cache.append(measure(harness_cmd(data, work / "nocache", work / "unused.sqlite", "--no-cache"),
                                     work / "nocache"))
+    if n <= SLOW_MAX:
+        slow = f"needs_media=false,delay={JUDGE_MS / 1000}"
+        slow_cache = work / "slow.sqlite"
+        measure(harness_cmd(data, work / "slow-cold", slow_cache, model_args=slow), work / "slow-cold")
+        figures.warm_slow.append(measure(harness_cmd(data, work / "slow-warm", slow_cache, model_args=slow),
+                                         work / "slow-warm"))
+        figures.no_cache_slow.append(measure(harness_cmd(data, work / "slow-nocache", work / "unused.sqlite",
+                                                         "--no-cache", model_args=slow), work / "slow-nocache"))
 
 
 # ---- tables ----------------------------------------------------------------------------------------------
@@ -244,6 +262,8 @@ def scripted_table(results: dict[int, ScriptedFigures]) -> list[str]:
     row("warm-cache rerun (× `--no-cache`)",
         lambda f, n: f"{wall(f.warm):.2f} s ({wall(f.warm) / wall(f.no_cache):.2f}×)")
     row("`--no-cache` run", lambda f, n: f"{wall(f.no_cache):.2f} s")
+    row(f"judge of {JUDGE_MS:g} ms a call: warm-cache rerun (× `--no-cache`)", lambda f, n: (
+        f"{wall(f.warm_slow):.2f} s ({wall(f.warm_slow) / wall(f.no_cache_slow):.2f}×)" if f.warm_slow else "-"))
     return lines
 
 

@@ -29,7 +29,7 @@ from .records import Reply, canonical_json, sha256_text
 
 #: Entries written per transaction, and the longest a finished judgment waits in memory (a slow judge
 #: therefore still commits about every answer, a fast one every `BATCH_SIZE`).
-BATCH_SIZE = 512
+BATCH_SIZE = 2048  # 512 -> 2048: a cold 100k run spent 2.7 s in 197 commits (checkpoint fsyncs)
 MAX_DELAY_S = 1.0
 
 

@@ -109,6 +109,27 @@ class JudgmentTable(Sequence[Judgment]):
         return table
 
     @classmethod
+    def read_all(cls, path: Path) -> "JudgmentTable":
+        """Every record of `path` in file order, repeated ids included (`harness compare` reports them); a line
+        that is not a sample record is an error naming it."""
+        with open(path, "rb") as f:
+            n = sum(1 for line in f if not line.isspace())
+        table = cls([""] * n)
+        row = 0
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                record = json.loads(line)
+                try:
+                    table.ids[row] = str(record["id"])
+                    table._put(row, record)
+                except (KeyError, TypeError) as exc:
+                    raise ValueError(f"{path.name} line {number}: not a sample record (missing {exc})") from None
+                row += 1
+        return table
+
+    @classmethod
     def of(cls, judgments: Iterable[Judgment]) -> "JudgmentTable":
         """The same columns from records in memory (tests, tools that hold a list)."""
         held = list(judgments)

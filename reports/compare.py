@@ -26,16 +26,16 @@ while noise within `--max-drop` never fails a build.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from harness.errors import UsageError
+from harness.judgment_table import JudgmentTable
 from harness.metrics import ComputeMany, bootstrap_ci
 from harness.records import Judgment
 from harness.registry import TASKS
@@ -311,31 +311,16 @@ def _sample_problems(task: str, base: _TaskRecords, cand: _TaskRecords) -> list[
     return problems
 
 
-def _outcome_records(path: Path) -> Iterator[Judgment]:
-    """The records of a samples file without what scoring never reads (replies, prompt hash), line by line:
-    the replies are most of a record's size."""
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            d = json.loads(line)
-            try:
-                yield Judgment(sample_id=str(d["id"]), status=d["status"], outcome=d.get("outcome") or {},
-                               reason=d.get("reason"), stage=d.get("stage"))
-            except (KeyError, TypeError) as exc:
-                raise ValueError(f"{path.name} line {number}: not a sample record (missing {exc})") from None
-
-
 def _load_task(run: Run, task: str, who: str) -> _TaskRecords:
     path = run.dir / f"{task}.samples.jsonl"
     if not path.is_file():
         raise RunError(f"{run.dir}: results.json lists task {task!r} but {path.name} is missing")
-    judgments = list(_outcome_records(path))
+    judgments = JudgmentTable.read_all(path)  # columns: what scoring reads, a few bytes a record
     try:
         scoring = rebuild_scoring(task, run.tasks[task], judgments)
     except (KeyError, TypeError, ValueError) as exc:
         raise RunError(f"{task}: the {who}'s records cannot be scored ({type(exc).__name__}: {exc})") from None
-    return _TaskRecords(run.tasks[task], [j.sample_id for j in judgments], scoring)
+    return _TaskRecords(run.tasks[task], judgments.ids, scoring)
 
 
 def check_comparable(base: Run, cand: Run) -> dict[str, tuple[_TaskRecords, _TaskRecords]]:

@@ -126,3 +126,19 @@ def test_resume_after_a_partial_run_judges_only_the_rest_and_scores_like_a_cold_
     assert resumed.dir == partial.dir and resumed.resumed_samples == 11 and resumed.adapter_calls == 19
     for key in ("metrics", "ci95", "counts", "details", "prompts_digest"):
         assert resumed.results["tasks"]["vlrewardbench"][key] == cold.results["tasks"]["vlrewardbench"][key], key
+
+
+def test_the_id_pass_reads_the_ids_the_full_pass_reads(tmp_path):
+    """The `hash` id rule's first pass takes a line's leading id without decoding the line; on every kind of
+    line (escaped quotes, id not first, a number, a torn line, a non-object, unicode, a nested "id") it gives
+    the id and the row position the full decode gives."""
+    from harness.rows import IdRule, jsonl_first_key_reader, jsonl_reader
+
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"id": "a\\"b", "x": 1}\n\n{"x": 2, "id": "c"}\n{"id": 7}\n{"id": "t", "torn\n[1, 2]\n'
+                    '{"id": "\\u00e9", "y": {"id": "inner"}}\n{ "id" : "spaced" }\n', encoding="utf-8")
+    rule = IdRule(fallback="row-{index}")
+    full, fast = list(jsonl_reader(path)()), list(jsonl_first_key_reader(path, "id")())
+    assert [rule.source_id(r) for r in fast] == [rule.source_id(r) for r in full] == \
+        ["a\"b", "c", "7", "line-5", "line-6", "é", "spaced"]
+    assert [(r.index, r.lineno) for r in fast] == [(r.index, r.lineno) for r in full]
