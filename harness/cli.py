@@ -1,10 +1,11 @@
 """Command line: `python -m harness COMMAND` (also installed as `harness`).
 
-Commands: run, inspect, list, report, compare, construct, build-reward-data, reward-data-stats, train-reward,
-dpo-vlm, dpo-diffusion, generate, lmms-eval, demo, push, convert-llava (README "Command line" lists every
-option; tests/test_cli_interfaces.py keeps the two in step). Building the parser imports only argument
-definitions: a command's own modules (the runner, torch, the lmms-eval wing, huggingface_hub) are imported
-when it runs. `list` imports the task modules, since a task's protocols and splits are class attributes.
+Commands: run, inspect, list, report, compare, agreement, ensemble, construct, build-reward-data,
+reward-data-stats, train-reward, dpo-vlm, dpo-diffusion, generate, lmms-eval, demo, push, convert-llava (README
+"Command line" lists every option; tests/test_cli_interfaces.py keeps the two in step). Building the parser
+imports only argument definitions: a command's own modules (the runner, torch, the lmms-eval wing,
+huggingface_hub) are imported when it runs. `list` imports the task modules, since a task's protocols and
+splits are class attributes.
 
 `--tasks` takes task groups beside task names (harness/groups.py, tasks/groups.yaml); `run --config FILE` reads
 run's flags from YAML (harness/run_config.py); `list NAME...` describes tasks (harness/describe.py).
@@ -121,6 +122,25 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     compare.add_argument("--json", type=Path, default=None, help="also write the comparison as JSON here")
 
+    agreement = sub.add_parser("agreement", help="Cohen's kappa and raw agreement between judges' runs (and with "
+                                                 "human labels), per task")
+    agreement.add_argument("runs", nargs="+", type=Path, help="two or more run directories")
+    agreement.add_argument("--json", type=Path, default=None, help="also write the agreement as JSON here")
+    agreement.add_argument("--resamples", type=int, default=1000,
+                           help="bootstrap resamples for the kappa CIs (default 1000; 0: none)")
+    agreement.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+
+    ensemble = sub.add_parser("ensemble", help="combine judges' runs into a new run whose verdict per item is "
+                                               "their majority, weighted vote or mean score")
+    ensemble.add_argument("runs", nargs="+", type=Path, help="two or more run directories")
+    ensemble.add_argument("--rule", required=True, choices=["majority", "weighted", "mean-score"],
+                          help="majority, weighted (needs --weights) or mean-score (scalar scorers)")
+    ensemble.add_argument("--weights", default=None, help="comma-separated positive weights, one per run, in order")
+    ensemble.add_argument("--out", type=Path, required=True, help="the new run directory (must not exist, or be "
+                                                                  "empty)")
+    ensemble.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the CIs (default 1000)")
+    ensemble.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+
     construct = sub.add_parser("construct", help="build preference pairs: N candidates -> pair ranking -> point "
                                                  "sifting (paper Sec. 3.3)")
     construct.add_argument("--policy", required=True, help="policy name (hf, openai, diffusers-image, ...)")
@@ -217,6 +237,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from reports.compare import main as compare_main
 
             return compare_main(args)
+        if args.command == "agreement":
+            from reports.agreement import main as agreement_main
+
+            return agreement_main(args)
+        if args.command == "ensemble":
+            from reports.ensemble import main as ensemble_main
+
+            return ensemble_main(args)
         if args.command == "build-reward-data":
             from reward.training.dataset import build
 

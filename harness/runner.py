@@ -251,7 +251,7 @@ def _run(opts: RunOptions, adapter: Adapter | None, stop: _StopOnInterrupt) -> R
             group.barrier()
             if shard.is_main:
                 store.merge_shards(task.name)
-                task_results[task.name] = _score_task(task, cfg, data.stream.info().as_dict(), wanted, store, opts)
+                task_results[task.name] = score_task(task, cfg, data.stream.info().as_dict(), wanted, store, opts)
                 if judge is not None and getattr(task, "needs_judge", False):
                     task_results[task.name] = replace(task_results[task.name], judge=judge.describe())
         if not shard.is_main:  # rank 0 scores and writes results.json for the whole run
@@ -459,9 +459,10 @@ def _record(log: SampleLog, judgment: Judgment, opts: RunOptions) -> None:
                             f"{judgment.reason} (--strict)")
 
 
-def _score_task(task: Task, cfg: TaskConfig, info: Mapping[str, Any], wanted: Sequence[str], store: RunStore,
-                opts: RunOptions) -> TaskRecord:
-    """Score the records of `wanted` (dataset order), read from the task's samples file as columns."""
+def score_task(task: Task, cfg: TaskConfig, info: Mapping[str, Any], wanted: Sequence[str], store: RunStore,
+               opts: RunOptions) -> TaskRecord:
+    """Score the records of `wanted` (dataset order), read from the task's samples file as columns: the task's
+    results.json entry (also how `harness ensemble` scores the run it writes)."""
     judgments = JudgmentTable.read(store.dir / f"{task.name}.samples.jsonl", wanted)
     scoring = task.score(judgments, cfg)
     metrics = scoring.point()

@@ -269,7 +269,7 @@ def _repeated(ids: Sequence[str]) -> list[str]:
     return list(out)
 
 
-def _identity_problems(task: str, base: TaskRecord, cand: TaskRecord) -> list[str]:
+def identity_problems(task: str, base: TaskRecord, cand: TaskRecord) -> list[str]:
     """Protocol, versions, split and dataset identity of one task in both runs."""
     problems = []
     for key in TASK_IDENTITY:
@@ -336,7 +336,7 @@ def check_comparable(base: Run, cand: Run) -> dict[str, tuple[_TaskRecords, _Tas
         problems.append("neither run has a task")
     loaded: dict[str, tuple[_TaskRecords, _TaskRecords]] = {}
     for task in [t for t in base.tasks if t in cand.tasks]:
-        identity = _identity_problems(task, base.tasks[task], cand.tasks[task])
+        identity = identity_problems(task, base.tasks[task], cand.tasks[task])
         problems += identity
         try:
             pair = (_load_task(base, task, "baseline"), _load_task(cand, task, "candidate"))
