@@ -53,10 +53,14 @@ def _arrays(run: Path):
 
 
 def _mcnemar(b: int, c: int) -> float:
+    """Exact two-sided McNemar: min(1, 2·P[X <= min(b, c)]), X ~ Binomial(b + c, 1/2), in exact integers (the
+    binomial coefficients by their recurrence)."""
     n, k = b + c, min(b, c)
-    if n == 0:
-        return 1.0
-    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / (1 << n))
+    term = tail = 1  # C(n, 0)
+    for i in range(k):
+        term = term * (n - i) // (i + 1)
+        tail += term
+    return min(1.0, 2 * tail / (1 << n))
 
 
 def direct(base: Path, cand: Path, out: Path, resamples: int) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from itertools import islice
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from .adapters import Adapter
@@ -23,6 +24,8 @@ from .records import PreparedRequest, Reply, Request, prompt_fingerprint
 T = TypeVar("T")
 #: Answers found without the adapter (cache hits, media errors) held at most before they are passed on.
 READY_LIMIT = 256
+#: Requests whose cache entries are read in one query (one query per request cost more than the scripted judge).
+LOOKUP_WINDOW = 64
 U = TypeVar("U")
 
 
@@ -66,6 +69,20 @@ class JudgeClient:
                                                                     generation.as_dict())
         return key_with_prompt(prefix, prepared.prompt_hash)
 
+    def _looked_up(self, stream: Iterable[tuple[Request, PreparedRequest | Reply]]
+                   ) -> Iterator[tuple[Request, PreparedRequest | Reply, str | None, Reply | None]]:
+        """(request, prepared, cache key, cached reply) in order, the cache asked once per window of
+        `LOOKUP_WINDOW` requests (a request whose prompt repeats one earlier in its window is judged again)."""
+        if self.cache is None:
+            for request, prepared in stream:
+                yield request, prepared, None, None
+            return
+        for window in _windows(stream, LOOKUP_WINDOW):
+            keys = [None if isinstance(p, Reply) else self.key_for(p) for _, p in window]
+            hits = self.cache.get_many([k for k in keys if k is not None])
+            for (request, prepared), key in zip(window, keys):
+                yield request, prepared, key, hits.get(key) if key is not None else None
+
     def judge(self, requests: Iterable[Request]) -> Iterator[Exchange]:
         ready: deque[Exchange] = deque()
         pending: dict[str, tuple[PreparedRequest, str | None]] = {}
@@ -77,9 +94,10 @@ class JudgeClient:
                 return Reply(key=request.key, error=exc.reason, attempts=0)
 
         if self.adapter.needs_media:
-            stream = _prefetch(requests, prepared_or_error, self.media_workers)
+            prepared_stream = _prefetch(requests, prepared_or_error, self.media_workers)
         else:
-            stream = ((r, prepared_or_error(r)) for r in requests)
+            prepared_stream = ((r, prepared_or_error(r)) for r in requests)
+        stream = self._looked_up(prepared_stream)
         exhausted = False
 
         def misses() -> Iterator[PreparedRequest]:
@@ -87,17 +105,14 @@ class JudgeClient:
             wait in `ready` until the adapter's next reply; a long run of them ends this input (the adapter
             finishes what it has in flight) so they are passed on at once instead of piling up."""
             nonlocal exhausted
-            for request, prepared in stream:
+            for request, prepared, key, hit in stream:
                 if isinstance(prepared, Reply):
                     self.stats.media_errors += 1
                     ready.append(Exchange(request, prepared, None))
                 else:
-                    cache = self.cache
-                    key = self.key_for(prepared) if cache else None
-                    hit = cache.get(key, request.key) if cache and key else None
                     if hit is not None:
                         self.stats.cache_hits += 1
-                        ready.append(Exchange(request, hit, prepared.prompt_hash))
+                        ready.append(Exchange(request, replace(hit, key=request.key), prepared.prompt_hash))
                     else:
                         if request.key in pending:
                             raise ValueError(f"duplicate request key {request.key!r}")
@@ -128,6 +143,12 @@ class JudgeClient:
                 missing = ", ".join(sorted(pending)[:5])
                 raise RuntimeError(f"adapter {self.adapter.name!r} returned no reply for {len(pending)} "
                                    f"request(s), e.g. {missing}")
+
+
+def _windows(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while window := list(islice(iterator, size)):
+        yield window
 
 
 def _prefetch(items: Iterable[T], fn: Callable[[T], U], workers: int) -> Iterator[tuple[T, U]]:
