@@ -27,7 +27,7 @@ Compute = Callable[["np.ndarray"], Mapping[str, float]]
 #: exactly (bit for bit) what `compute(idx[r])` returns for that metric, NaN included.
 ComputeMany = Callable[["np.ndarray"], Mapping[str, "np.ndarray"]]
 #: Index entries drawn per vectorised chunk of replicates (int64: 8 MB), which bounds bootstrap memory.
-CHUNK_ENTRIES = 1 << 20
+CHUNK_ENTRIES = 1 << 18  # replicate indices per chunk (2 MB of int64): the bootstrap's transient memory
 
 
 def ratio_pct(num: float, den: float) -> float:
@@ -130,7 +130,9 @@ def bootstrap_ci(compute: Compute, n: int, *, resamples: int = 1000, seed: int =
         done = 0
         while done < resamples:
             k = min(chunk, resamples - done)
-            idx = np.stack([rng.integers(0, n, size=n) for _ in range(k)])
+            idx = np.empty((k, n), dtype=np.int64)
+            for row in range(k):  # the same draws as one integers() call per replicate, in one array
+                idx[row] = rng.integers(0, n, size=n)
             for name, values in compute_many(idx).items():
                 parts.setdefault(name, []).append(np.asarray(values, dtype=float))
             done += k

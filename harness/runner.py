@@ -37,7 +37,8 @@ from .records import Judgment, Request, Sample, canonical_json, sha256_text
 from .registry import MODELS, TASKS
 from .run_record import SCHEMA_VERSION, RunRecord, TaskRecord
 from .store import RunStore, SampleLog
-from .judgment_table import JudgmentTable
+from .judgment_table import IdList, JudgmentTable
+from .reliability import item_resampled, items_from_records, record_id, reliability_scoring
 from .task import SampleStream, Task, TaskConfig
 
 
@@ -69,6 +70,9 @@ class RunOptions:
     judge_args: Mapping[str, str] = field(default_factory=dict)
     #: Hub dataset revision for every task instead of its pinned one (None: the pin, or the branch head).
     dataset_revision: str | None = None
+    #: "one": each pairwise item in the order its protocol decides; "both": also in the other order (each its own
+    #: record `<id>::swapped`), with swap consistency and position bias reported (harness.reliability).
+    orders: str = "one"
 
 
 @dataclass
@@ -93,11 +97,19 @@ def resolve_tasks(opts: RunOptions, adapter_kind: str = "judge") -> list[tuple[T
     data_dir = Path(opts.data_dir) if opts.data_dir else None
     if data_dir is not None and not data_dir.is_dir():
         raise UsageError(f"--data-dir {data_dir} does not exist or is not a directory")
+    if opts.orders not in ("one", "both"):
+        raise UsageError(f"--orders {opts.orders!r}: one or both")
     resolved = []
     for name in opts.tasks:
         task = TASKS.get(name)()
         resolved.append((task, task.config(opts.protocol, opts.seed, opts.split, data_dir,
                                            scorer=adapter_kind == "scorer", revision=opts.dataset_revision)))
+    if opts.orders == "both":
+        unable = [t.name for t, c in resolved if not t.both_orders or c.scorer]
+        if unable:
+            raise UsageError(f"--orders both: {', '.join(unable)} cannot be judged in both orders (a scalar scorer "
+                             f"has no order); the tasks that can: "
+                             f"{', '.join(n for n in TASKS.names() if TASKS.get(n).both_orders)}")
     return resolved
 
 
@@ -215,6 +227,7 @@ def _run(opts: RunOptions, adapter: Adapter | None, stop: _StopOnInterrupt) -> R
         "data_dir": str(Path(opts.data_dir).resolve()) if opts.data_dir else None,
         "limit": opts.limit,
         "seed": opts.seed,
+        **({"orders": "both"} if opts.orders == "both" else {}),  # one order: the hash of runs before --orders
     }
     judge = _build_judge(opts, resolved)
     if judge is not None:
@@ -348,17 +361,19 @@ def _no_run_to_resume(output: Path, config: Mapping[str, Any]) -> None:
 
 def _judge_task(task: Task, cfg: TaskConfig, data: TaskInput, done: set[str], log: SampleLog,
                 client: JudgeClient, opts: RunOptions, shard: Shard, judge: JudgeClient | None = None,
-                checkpoint: Callable[[], None] = lambda: None) -> list[str]:
+                checkpoint: Callable[[], None] = lambda: None) -> IdList:
     """Judge every unfinished sample of `data` as it is read, and return the ids of every sample read, in
     dataset order (what is scored). A sample is held from its first request until its record is written;
     recorded ones (`done`) and other processes' shares are passed over without building requests.
     Two-stage tasks (`task.needs_judge`) then send the model's replies to `judge` through
     `task.judge_requests`, and a sample is finished when its judge replies are in."""
-    wanted: list[str] = []
-    pending: dict[str, Sample] = {}  # sample id -> sample, until its record is written
+    wanted = IdList()  # every id read, packed (a task's ids are kept until it is scored)
+    pending: dict[str, tuple[Sample, TaskConfig]] = {}  # sample id -> sample and config, until its record is written
+    both = opts.orders == "both"
+    flips = (False, True) if both else (False,)
     expected: dict[str, int] = {}  # sample id -> requests still to come back
     position: dict[str, int] = {}  # request key -> its place among its sample's requests
-    total = None if data.expected is None else max(0, data.expected - len(done))
+    total = None if data.expected is None else max(0, len(flips) * data.expected - len(done))
     bar = Progress(resolve_mode(opts.progress) if shard.is_main else "none", total,
                    f"{task.name} [{cfg.protocol}]", verbose=opts.verbose and shard.is_main)
 
@@ -375,31 +390,39 @@ def _judge_task(task: Task, cfg: TaskConfig, data: TaskInput, done: set[str], lo
             out.extend(reqs)
 
     def finish(sample_id: str, exchanges: list[Exchange]) -> None:
-        sample = pending.pop(sample_id)
+        sample, sample_cfg = pending.pop(sample_id)
         del expected[sample_id]
         order = {e.request.key: position.pop(e.request.key) for e in exchanges}
-        record(_finish(task, cfg, sample, exchanges, order))
+        record(_finish(task, sample_cfg, sample, exchanges, order))
 
     def model_requests() -> Iterator[Request]:
         """Built as the judge asks for them, so the first judgment starts at once and no list of every
         request is held; a sample that cannot be asked is recorded on the way."""
-        for pos, (row_id, sample) in enumerate(data.entries(done)):
-            wanted.append(sample.id if sample is not None else row_id)
-            if sample is None or sample.id in done or not shard.owns(pos):
-                continue
-            try:
-                if sample.problem is not None:
-                    raise SampleError(sample.problem, stage="load")
-                asked = task.requests(sample, cfg)
-            except SampleError as exc:
-                record(Judgment(sample.id, "error", reason=exc.reason, stage=exc.stage))
-                continue
-            if not asked:  # the protocol does not ask the judge about this sample (e.g. a skipped tie)
-                record(_finish(task, cfg, sample, [], {}))
-                continue
-            pending[sample.id] = sample
-            add(sample.id, asked)
-            yield from asked
+        skip = done if not both else {i for i in done if record_id(i, True, 0) in done}
+        for pos, (row_id, item) in enumerate(data.entries(skip)):
+            for flip in flips:
+                sample = item if item is None or not flip else replace(item, id=record_id(item.id, True, 0))
+                wanted.append(sample.id if sample is not None else record_id(row_id, flip, 0) if flip else row_id)
+                if item is None or sample is None or sample.id in done or not shard.owns(pos):
+                    continue
+                sample_cfg = replace(cfg, flip_order=True) if flip else cfg
+                try:
+                    if sample.problem is not None:
+                        raise SampleError(sample.problem, stage="load")
+                    # The other order is the same item asked with its order decision inverted (decided from the
+                    # item's own id): its requests are renamed into its own record.
+                    asked = task.requests(item, sample_cfg)
+                    if flip:
+                        asked = [replace(r, key=r.key + "::swapped", sample_id=sample.id) for r in asked]
+                except SampleError as exc:
+                    record(Judgment(sample.id, "error", reason=exc.reason, stage=exc.stage))
+                    continue
+                if not asked:  # the protocol does not ask the judge about this sample (e.g. a skipped tie)
+                    record(_finish(task, sample_cfg, sample, [], {}))
+                    continue
+                pending[sample.id] = (sample, sample_cfg)
+                add(sample.id, asked)
+                yield from asked
 
     try:
         collected: dict[str, list[Exchange]] = {}
@@ -413,8 +436,8 @@ def _judge_task(task: Task, cfg: TaskConfig, data: TaskInput, done: set[str], lo
                 finish(sid, collected.pop(sid))
                 continue
             try:
-                add(sid, task.judge_requests(pending[sid], [(e.request, e.reply) for e in collected[sid]], cfg),
-                    judge_requests)
+                add(sid, task.judge_requests(pending[sid][0], [(e.request, e.reply) for e in collected[sid]],
+                                             pending[sid][1]), judge_requests)
             except SampleError as exc:
                 exchanges = collected.pop(sid)
                 pending.pop(sid)
@@ -465,9 +488,18 @@ def score_task(task: Task, cfg: TaskConfig, info: Mapping[str, Any], wanted: Seq
     results.json entry (also how `harness ensemble` scores the run it writes)."""
     judgments = JudgmentTable.read(store.dir / f"{task.name}.samples.jsonl", wanted)
     scoring = task.score(judgments, cfg)
+    details = dict(scoring.details)
+    if opts.orders == "both":  # every judgment scored; the bootstrap resamples items, not judgments
+        scoring = item_resampled(scoring)
     metrics = scoring.point()
     ci = bootstrap_ci(scoring.compute, scoring.n, resamples=opts.bootstrap_resamples, seed=opts.seed,
                       compute_many=scoring.compute_many)
+    if opts.orders == "both":
+        reliability = reliability_scoring(items_from_records(judgments, task.order_verdict, orders=2, samples=1))
+        metrics.update(reliability.point())
+        ci.update(bootstrap_ci(reliability.compute, reliability.n, resamples=opts.bootstrap_resamples,
+                               seed=opts.seed, compute_many=reliability.compute_many))
+        details["reliability"] = dict(reliability.details)
     spec = task.protocols[cfg.protocol]
     return TaskRecord(
         protocol=cfg.protocol, protocol_version=spec.version, protocol_deviations=tuple(spec.deviations),
@@ -475,7 +507,7 @@ def score_task(task: Task, cfg: TaskConfig, info: Mapping[str, Any], wanted: Seq
         metrics={k: _finite_or_none(v) for k, v in metrics.items()},
         ci95={k: [lo, hi] for k, (lo, hi) in ci.items()},
         counts=judgments.counts(), errors=judgments.error_summary(), error_examples=judgments.error_examples(),
-        details=dict(scoring.details), prompts_digest=judgments.prompts_digest(),
+        details=details, prompts_digest=judgments.prompts_digest(),
         protocol_requested=cfg.requested_protocol or None,
         protocol_chosen_for=f"{cfg.family} judge family" if cfg.requested_protocol else None)
 

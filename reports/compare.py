@@ -244,7 +244,7 @@ class _TaskRecords:
     its records (the records themselves are not kept)."""
 
     result: TaskRecord
-    ids: list[str]
+    ids: Sequence[str]
     scoring: Scoring
 
 

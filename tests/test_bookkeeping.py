@@ -332,3 +332,13 @@ def test_vlrewardbench_scores_a_table_as_it_scores_the_list():
     for source in (table, held):
         assert outcome_array(source, "correct", int, np.int64).tolist() == [j.outcome["correct"] for j in held]
         assert outcome_array(source, "missing", lambda v: -1 if v is None else v, np.int64).tolist() == [-1] * 300
+
+
+def test_packed_ids_read_back_as_they_were_given():
+    from harness.judgment_table import IdList, JudgmentTable
+
+    given = ["a", "", "ünï#3f2a", "r" * 300, "b"]
+    ids = IdList(given)
+    assert list(ids) == given and len(ids) == 5 and ids[2] == "ünï#3f2a" and ids[-1] == "b" and ids[1:3] == given[1:3]
+    table = JudgmentTable(ids)
+    assert table.ids is ids and [table.ids[i] for i in range(5)] == given
