@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--limit", type=limit_value, default=None,
                      help="judge only the first N samples of each task, or a fraction of each (0 < F < 1, rounded up)")
     run.add_argument("--seed", type=int, default=0, help="seed for answer-order swaps and bootstrap CIs")
+    run.add_argument("--orders", default="one", choices=["one", "both"],
+                     help="judge each pairwise item in its protocol's order (one, default) or in both orders, "
+                          "reporting swap consistency and position bias (both)")
     run.add_argument("--output", type=Path, default=Path("runs"), help="where run directories go (default runs/)")
     run.add_argument("--resume", action="store_true",
                      help="continue the newest run in --output with the same configuration")
@@ -368,6 +371,7 @@ def _run(args: argparse.Namespace) -> int:
         progress="none" if args.quiet else args.progress,
         verbose=args.verbose,
         dataset_revision=args.dataset_revision,
+        orders=args.orders,
     )
     outcome = run(opts)
     if outcome.record is None:  # a data-parallel process other than rank 0: rank 0 reports the run

@@ -36,7 +36,7 @@ def invocation(opts: "RunOptions", resolved: Sequence[tuple["Task", "TaskConfig"
         "model": opts.model, "model_args": redact(dict(opts.model_args)),
         "judge": opts.judge, "judge_args": redact(dict(opts.judge_args)),
         "data_dir": str(Path(opts.data_dir).resolve()) if opts.data_dir else None,
-        "limit": opts.limit, "seed": opts.seed, "dataset_revision": opts.dataset_revision,
+        "limit": opts.limit, "seed": opts.seed, "dataset_revision": opts.dataset_revision, "orders": opts.orders,
         "harness": version,
     }
 

@@ -60,6 +60,8 @@ class TaskConfig:
     family: str | None = None
     #: A hub dataset revision overriding the task's pinned one (`--dataset-revision`); ignored with a data dir.
     revision: str | None = None
+    #: The other answer order (`--orders both`): the protocol's order decision for every item, inverted.
+    flip_order: bool = False
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,14 @@ class Task(ABC):
     #: judge family names (`reward.families`: "unifiedreward-think", ...) or the script families "llava" / "qwen"
     #: that every judge family names; the most specific key that lists the asked protocol wins.
     family_protocols: ClassVar[Mapping[str, Mapping[str, str]]] = {}
+    #: Pairwise tasks whose `requests` honour `TaskConfig.flip_order` and which implement `order_verdict` can be
+    #: judged in both orders (`--orders both`: swap consistency and position bias, harness.reliability).
+    both_orders: ClassVar[bool] = False
+
+    def order_verdict(self, outcome: Mapping[str, Any]) -> Any:
+        """One record's outcome as the response it picked, whatever order it was shown in
+        (`harness.reliability.positional_view` / `signed_view`); only for tasks with `both_orders`."""
+        raise NotImplementedError(f"task {self.name!r} is not judged in both orders")
 
     def for_family(self, cfg: TaskConfig, family: str | None) -> TaskConfig:
         """`cfg` for a judge of `family`: the family's protocol where the task has one (recorded), looked up under

@@ -47,6 +47,7 @@ from typing import Any, Mapping, Sequence
 
 from harness.records import Generation, Judgment, MediaRef, Reply, Request, Sample
 from harness.registry import task
+from harness.reliability import positional_view
 from harness.task import DataSpec, HubLayout, IdRule, LocalLayout, Parsed, ProtocolSpec, Row, Scoring, Task, TaskConfig
 
 from .pairwise import choices_draw, half_draw, seeded_swap
@@ -166,6 +167,7 @@ class VLRewardBench(Task):
                   "unifiedreward-qwen": STRICT_GENERATION}
     #: A Qwen-family judge asked for `unifiedreward` gets the authors' Qwen script.
     family_protocols = {"qwen": {"unifiedreward": "unifiedreward-qwen"}}
+    both_orders = True
     default_protocol = "strict"
     splits = ("test",)
     data = DataSpec(
@@ -202,6 +204,7 @@ class VLRewardBench(Task):
             swapped = not qwen_script_keeps_order(cfg.seed, sample.index)
         else:
             swapped = seeded_swap(cfg.seed, sample.id)
+        swapped = swapped != cfg.flip_order  # --orders both: the same item in the other order
         first, second = (d["responses"][1], d["responses"][0]) if swapped else tuple(d["responses"])
         # Position (1 or 2) at which the better response is shown.
         gold = 1 if (d["better"] == 0) != swapped else 2
@@ -226,6 +229,10 @@ class VLRewardBench(Task):
                            sample.media)
         return [Request(key=sample.id, sample_id=sample.id, parts=parts, generation=generation,
                         meta={"gold": gold, "swapped": swapped})]
+
+    def order_verdict(self, outcome: Mapping[str, Any]) -> Any:
+        """`verdict` is the position named (1 or 2), `gold` where the better response is shown, `swapped` the order."""
+        return positional_view(outcome)
 
     # ---- parse --------------------------------------------------------------------------------
     def parse(self, sample: Sample, exchanges: Sequence[tuple[Request, Reply]], cfg: TaskConfig) -> Parsed:
