@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from harness.errors import UsageError
-from harness.judgment_table import JudgmentTable
 from harness.store import atomic_write_json, json_safe
 
 from .choices import COARSE, NONE, Family, family_for, supported_tasks
-from .runs import Run, RunError, load_run
+from .runs import Run, load_run
 
 if TYPE_CHECKING:
     import numpy as np
@@ -171,18 +170,7 @@ def _read_side(run: Run, task: str, family: Family) -> _Side:
 
     from harness.judgment_table import status_codes
 
-    path = run.dir / f"{task}.samples.jsonl"
-    if not path.is_file():
-        raise RunError(f"{run.dir}: results.json lists task {task!r} but {path.name} is missing")
-    try:
-        table = JudgmentTable.read_all(path)
-    except ValueError as exc:  # a line that is not JSON, or not a sample record
-        raise RunError(f"{path}: unreadable ({exc})") from None
-    index: dict[str, int] = {}
-    for row, sample_id in enumerate(table.ids):
-        if sample_id in index:
-            raise RunError(f"{path}: sample {sample_id!r} has two records")
-        index[sample_id] = row
+    table, index = run.records(task)
     codes = tuple(family.coarse_choices(table, slot) for slot in family.slots)
     labels = [family.human_labels(table, slot) for slot in family.slots]
     human = None if any(h is None for h in labels) else tuple(h for h in labels if h is not None)

@@ -48,7 +48,7 @@ from harness.run_record import SCHEMA_VERSION, RunRecord, TaskRecord
 from harness.store import RunStore, SampleLog, atomic_write_json
 
 from .choices import MARGIN, NONE, Family, family_for, supported_tasks
-from .runs import Run, RunError, load_run
+from .runs import Run, load_run
 
 RULES = ("majority", "mean-score", "weighted")
 
@@ -187,18 +187,7 @@ class _Read:
 
 
 def _read(member: Member, plan: TaskPlan) -> _Read:
-    path = member.run.dir / f"{plan.task}.samples.jsonl"
-    if not path.is_file():
-        raise RunError(f"{member.run.dir}: results.json lists task {plan.task!r} but {path.name} is missing")
-    try:
-        table = JudgmentTable.read_all(path)
-    except ValueError as exc:  # a line that is not JSON, or not a sample record
-        raise RunError(f"{path}: unreadable ({exc})") from None
-    row: dict[str, int] = {}
-    for i, sample_id in enumerate(table.ids):
-        if sample_id in row:
-            raise RunError(f"{path}: sample {sample_id!r} has two records")
-        row[sample_id] = i
+    table, row = member.run.records(plan.task)
     choices = tuple(plan.family.choices(table, slot) for slot in plan.family.slots)
     return _Read(table, row, choices)
 

@@ -11,12 +11,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from harness.errors import UsageError
 from harness.records import Judgment
 from harness.run_record import RunRecord, RunRecordError, TaskRecord
 from harness.store import read_samples
+
+
+if TYPE_CHECKING:
+    from harness.judgment_table import JudgmentTable
 
 
 class RunError(UsageError):
@@ -64,6 +68,26 @@ class Run:
         if not path.is_file():
             raise RunError(f"{self.dir}: results.json lists task {task!r} but {path.name} is missing")
         return list(read_samples(path))
+
+
+    def records(self, task: str) -> tuple["JudgmentTable", dict[str, int]]:
+        """The task's records as columns (harness.judgment_table), with the row of each sample id; a damaged
+        line or a second record for one id is a RunError naming the file."""
+        from harness.judgment_table import JudgmentTable
+
+        path = self.dir / f"{task}.samples.jsonl"
+        if not path.is_file():
+            raise RunError(f"{self.dir}: results.json lists task {task!r} but {path.name} is missing")
+        try:
+            table = JudgmentTable.read_all(path)
+        except ValueError as exc:  # a line that is not JSON, or not a sample record
+            raise RunError(f"{path}: unreadable ({exc})") from None
+        rows: dict[str, int] = {}
+        for row, sample_id in enumerate(table.ids):
+            if sample_id in rows:
+                raise RunError(f"{path}: sample {sample_id!r} has two records")
+            rows[sample_id] = row
+        return table, rows
 
 
 def load_run(directory: Path) -> Run:
