@@ -48,6 +48,7 @@ from typing import Any, Mapping, Sequence
 from harness.errors import UsageError
 from harness.records import Generation, Judgment, Reply, Request, Sample
 from harness.registry import task
+from harness.reliability import positional_view
 from harness.rows import RowSource, file_sha256, local_info, path_media, read_json_list, records_reader
 from harness.task import DataSpec, HubLayout, IdRule, Parsed, ProtocolSpec, Row, Scoring, Task, TaskConfig
 
@@ -201,7 +202,8 @@ class MultimodalRewardBench(Task):
     # ---- requests -----------------------------------------------------------------------------
     def requests(self, sample: Sample, cfg: TaskConfig) -> list[Request]:
         d = sample.data
-        swapped = cfg.protocol == "strict" and seeded_swap(cfg.seed, sample.id)
+        # --orders both: the other order is the same item with this decision inverted.
+        swapped = (cfg.protocol == "strict" and seeded_swap(cfg.seed, sample.id)) != cfg.flip_order
         answer_a, answer_b = (d["output2"], d["output1"]) if swapped else (d["output1"], d["output2"])
         gold = {"A": "B", "B": "A"}[d["label"]] if swapped else d["label"]  # the letter the better one is shown as
         # No image slot in the template: render puts the image after the text, as the script's messages do.
@@ -209,6 +211,12 @@ class MultimodalRewardBench(Task):
                                                     "answer_b": answer_b}, sample.media)
         return [Request(sample.id, sample.id, parts, self.generation[cfg.protocol],
                         meta={"gold": gold, "swapped": swapped})]
+
+    both_orders = True
+
+    def order_verdict(self, outcome: Mapping[str, Any]) -> Any:
+        """`verdict` and `gold` are the letters shown ("A" first), `swapped`: Output2 shown as A."""
+        return positional_view(outcome, names=("A", "B"))
 
     # ---- parse --------------------------------------------------------------------------------
     def parse(self, sample: Sample, exchanges: Sequence[tuple[Request, Reply]], cfg: TaskConfig) -> Parsed:

@@ -95,3 +95,17 @@ def test_tasks_without_an_order_refuse_before_any_work(tmp_path):
     with pytest.raises(UsageError, match="--orders both: genai_bench_image cannot be judged in both orders"):
         run(RunOptions(tasks=["genai_bench_image"], model="scripted", data_dir=tmp_path, orders="both",
                        output=tmp_path / "runs"), adapter=ScriptedAdapter())
+
+
+def test_multimodal_rewardbench_fixed_order_judged_both_ways(tmp_path):
+    """The benchmark always shows Output1 as A (`official`); `--orders both` adds Output2 as A. A judge that
+    always says [[A]] is then right exactly when the better output is shown as A: never in both orders."""
+    from tests.fixtures_conformance.data import multimodal_rewardbench
+
+    data = multimodal_rewardbench(tmp_path / "mmrb")
+    opts = RunOptions(tasks=["multimodal_rewardbench"], model="scripted", data_dir=data, output=tmp_path / "runs",
+                      bootstrap_resamples=20, progress="none", orders="both", use_cache=False)
+    outcome = run(opts, adapter=ScriptedAdapter(reply="Final verdict: [[A]]", needs_media=False))
+    m = outcome.results["tasks"]["multimodal_rewardbench"]["metrics"]
+    assert (m["swap_consistency"], m["first_position_rate"], m["accuracy/both_orders"]) == (0.0, 100.0, 0.0)
+    assert m["accuracy/either_order"] == 100.0 and m["overall_accuracy"] == 50.0
