@@ -78,9 +78,8 @@ def find_finished(output: Path, wanted_hash: str, resolved: Sequence[tuple["Task
             continue
         if header.get("invocation_hash") == wanted_hash:
             found.append((str(header.get("started", "")), header_path.parent.name, header_path.parent))
-    for _, _, run_dir in sorted(found, reverse=True):
-        results = finished_results(run_dir, resolved, inputs)
-        if results is not None:
-            return run_dir, results
-        break  # the newest run of this invocation is unfinished (or its data changed): resume it the normal way
-    return None
+    if not found:
+        return None
+    newest = max(found)[2]  # unfinished, or its data changed: resumed the normal way
+    results = finished_results(newest, resolved, inputs)
+    return (newest, results) if results is not None else None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import nullcontext
 from array import array
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, overload
@@ -128,7 +129,8 @@ class JudgmentTable(Sequence[Judgment]):
         table = cls(ids)
         filled = bytearray(len(table.ids))
         place = _Placer(table.ids)
-        with open(path, encoding="utf-8") if path.exists() else _empty() as f:
+        # A task whose every sample failed before writing may have no log yet.
+        with open(path, encoding="utf-8") if path.exists() else nullcontext(iter(())) as f:
             for line in f:
                 if not line.strip():
                     continue
@@ -299,13 +301,3 @@ class _Placer:
                 return self.next - 1
             self.index = {sid: i for i, sid in enumerate(self.ids)}
         return self.index.get(sample_id)
-
-
-class _empty:
-    """An empty file stand-in (a task whose samples all failed before writing has no log yet)."""
-
-    def __enter__(self) -> list[str]:
-        return []
-
-    def __exit__(self, *exc: Any) -> None:
-        return None

@@ -247,13 +247,8 @@ def jsonl_reader(path: Path) -> Callable[[], Iterator[RawRow]]:
     UTF-8) comes back with a problem naming the file and line, so a task counts it and goes on."""
 
     def read() -> Iterator[RawRow]:
-        index = 0
-        with open(path, "rb") as f:
-            for lineno, data in enumerate(f, start=1):
-                if not data.strip():
-                    continue
-                yield from _decoded(path, data, index, lineno)
-                index += 1
+        for index, lineno, data in _lines(path):
+            yield _decoded(path, data, index, lineno)
 
     return read
 
@@ -266,27 +261,32 @@ def jsonl_first_key_reader(path: Path, key: str) -> Callable[[], Iterator[RawRow
     pattern = re.compile(rb'\s*\{\s*"' + re.escape(key.encode()) + rb'"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+)\s*[,}]')
 
     def read() -> Iterator[RawRow]:
-        index = 0
-        with open(path, "rb") as f:
-            for lineno, data in enumerate(f, start=1):
-                if not data.strip():
-                    continue
-                match = pattern.match(data)
-                if match is None or not data.rstrip().endswith(b"}"):
-                    yield from _decoded(path, data, index, lineno)
+        for index, lineno, data in _lines(path):
+            match = pattern.match(data)
+            if match is not None and data.rstrip().endswith(b"}"):
+                try:
+                    value = json.loads(match.group(1).decode("utf-8"))
+                except (UnicodeDecodeError, ValueError):
+                    pass
                 else:
-                    try:
-                        value = json.loads(match.group(1).decode("utf-8"))
-                    except (UnicodeDecodeError, ValueError):
-                        yield from _decoded(path, data, index, lineno)
-                    else:
-                        yield RawRow(index, f"{path.name} line {lineno}", {key: value}, None, lineno)
-                index += 1
+                    yield RawRow(index, f"{path.name} line {lineno}", {key: value}, None, lineno)
+                    continue
+            yield _decoded(path, data, index, lineno)
 
     return read
 
 
-def _decoded(path: Path, data: bytes, index: int, lineno: int) -> Iterator[RawRow]:
+def _lines(path: Path) -> Iterator[tuple[int, int, bytes]]:
+    """(row index, line number, bytes) of every non-blank line of a JSONL file."""
+    index = 0
+    with open(path, "rb") as f:
+        for lineno, data in enumerate(f, start=1):
+            if data.strip():
+                yield index, lineno, data
+                index += 1
+
+
+def _decoded(path: Path, data: bytes, index: int, lineno: int) -> RawRow:
     """One JSONL line as `jsonl_reader` reads it."""
     where = f"{path.name} line {lineno}"
     row: Any = None
@@ -297,7 +297,7 @@ def _decoded(path: Path, data: bytes, index: int, lineno: int) -> Iterator[RawRo
         problem = f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})"
     except ValueError as exc:
         problem = f"{where}: malformed JSON ({exc})"
-    yield RawRow(index, where, row if problem is None else None, problem, lineno)
+    return RawRow(index, where, row if problem is None else None, problem, lineno)
 
 
 def jsonl_lines(path: Path) -> int:

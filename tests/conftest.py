@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from PIL import Image
@@ -84,6 +85,40 @@ def install_entry_point(monkeypatch, registry, name: str, target: str) -> None:
     for attr, value in (("_entry_points", None), ("_objects", dict(registry._objects)),
                         ("_sources", dict(registry._sources))):
         monkeypatch.setattr(registry, attr, value)
+
+
+class HubCall(NamedTuple):
+    """One `datasets.load_dataset` call the stand-in hub answered."""
+
+    path: str
+    name: str | None
+    split: str | None
+    revision: str | None
+    data_files: dict | None
+
+
+@pytest.fixture
+def stand_in_hub(monkeypatch):
+    """`datasets.load_dataset` answers from in-memory rows, `tables[(dataset, config)]` (`config`: the subset
+    folder of `data_files` where a task reads files by folder); every call is recorded as a `HubCall`. The hub
+    counts as reachable, and a branch head resolves to commit "f" * 40."""
+    datasets = pytest.importorskip("datasets")
+    calls: list[HubCall] = []
+    tables: dict[tuple[str, str | None], list] = {}
+
+    def load_dataset(path, name=None, split=None, revision=None, data_files=None):
+        calls.append(HubCall(path, name, split, revision, data_files))
+        key = data_files["train"].split("/")[0] if data_files else name
+        return datasets.Dataset.from_list(tables[(path, key)])
+
+    class Info:
+        sha = "f" * 40
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    monkeypatch.setattr("huggingface_hub.HfApi.dataset_info", lambda self, repo: Info())
+    monkeypatch.setattr("harness.hub.unreachable", lambda: None)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    return calls, tables
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -439,23 +439,6 @@ def test_bad_rows_name_their_file_row_and_field(tmp_path):
         task.config("scores", 0, None, None)
 
 
-@pytest.fixture
-def stand_in_hub(monkeypatch):
-    """datasets.load_dataset answers from in-memory rows (image structs as the hub stores them)."""
-    datasets = pytest.importorskip("datasets")
-    calls, tables = [], {}
-
-    def load_dataset(path, split=None, revision=None, data_files=None):
-        calls.append((path, split, revision, data_files))
-        key = data_files["train"].split("/")[0] if data_files else None
-        return datasets.Dataset.from_list(tables[(path, key)])
-
-    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
-    monkeypatch.setattr("harness.hub.unreachable", lambda: None)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    return calls, tables
-
-
 def test_hub_reads_each_subset_at_the_pinned_commit(stand_in_hub):
     from tasks.editreward_bench import HF_REVISION
 
@@ -466,8 +449,8 @@ def test_hub_reads_each_subset_at_the_pinned_commit(stand_in_hub):
             for r in rows]
     task = EditRewardBenchTiger()
     loaded = task.load(task.config(None, 0, None, None))
-    assert [c[3] for c in calls] == [{"train": f"{s}/*.parquet"} for s in ("2pair", "3pair", "4pair")]
-    assert {c[2] for c in calls} == {HF_REVISION} and loaded.info["revision"] == HF_REVISION
+    assert [c.data_files for c in calls] == [{"train": f"{s}/*.parquet"} for s in ("2pair", "3pair", "4pair")]
+    assert {c.revision for c in calls} == {HF_REVISION} and loaded.info["revision"] == HF_REVISION
     assert len(loaded.samples) == 22 and not [s for s in loaded.samples if s.problem]
     assert loaded.samples[4].id == "k3/g3-0001/AvsB" and loaded.samples[4].media[0].loader() == png("g3-0001_src.png")
 
@@ -482,7 +465,8 @@ def test_editscore_hub_is_read_as_evaluation_py_reads_it(stand_in_hub):
         for r in json.loads((ROOT / "tests/fixtures_editreward/editscore_rows.json").read_text())]
     task = EditRewardBenchEditScore()
     loaded = task.load(task.config(None, 0, None, None))
-    assert calls == [("EditScore/EditReward-Bench", "train", HF_REVISION, None)]
+    assert [(c.path, c.split, c.revision, c.data_files) for c in calls] == \
+        [("EditScore/EditReward-Bench", "train", HF_REVISION, None)]
     assert len(loaded.samples) == 7 and not [s for s in loaded.samples if s.problem]
     first = loaded.samples[0]
     assert [m.label for m in first.media] == ["bg_001_m1_input", "bg_001_m1", "bg_001_m2"]

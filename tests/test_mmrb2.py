@@ -345,21 +345,6 @@ def _png(color: str):
     return Image.new("RGB", (4, 4), color)
 
 
-@pytest.fixture
-def stand_in_hub(monkeypatch):
-    datasets = pytest.importorskip("datasets")
-    calls, tables = [], {}
-
-    def load_dataset(path, name=None, split=None, revision=None):
-        calls.append((path, name, split, revision))
-        return datasets.Dataset.from_list(tables[name])
-
-    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
-    monkeypatch.setattr("harness.hub.unreachable", lambda: None)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    return calls, tables
-
-
 def _hub_row(pid: str, **fields):
     row = {"pair_id": pid, "prompt_text": "a red cube", "prompt_images": [], "response_a_text": "",
            "response_a_images": [_png("red")], "response_b_text": "", "response_b_images": [_png("blue")],
@@ -370,8 +355,8 @@ def _hub_row(pid: str, **fields):
 
 def test_hub_rows_become_release_pairs_at_the_given_revision(stand_in_hub):
     calls, tables = stand_in_hub
-    tables.update({s.name: [_hub_row(f"{s.name}-0")] for s in SUBSETS})
-    tables["interleaved"] = [_hub_row(
+    tables.update({(HF_DATASET, s.name): [_hub_row(f"{s.name}-0")] for s in SUBSETS})
+    tables[(HF_DATASET, "interleaved")] = [_hub_row(
         "inter-0", chosen="b", prompt_text="Tell a story about <image_3>.", prompt_images=[_png("green")],
         response_a_text="  Once <image_0> upon\n<image_1> a time <image_2>",
         response_a_images=[_png("red"), _png("white")],
@@ -381,7 +366,7 @@ def test_hub_rows_become_release_pairs_at_the_given_revision(stand_in_hub):
         task.load(task.config(None, 0, None, None))
     assert calls == []  # refused before anything is fetched
     loaded = task.load(task.config(None, 0, None, None, revision="abc123"))
-    assert [c[1] for c in calls] == [s.name for s in SUBSETS] and {c[3] for c in calls} == {"abc123"}
+    assert [c.name for c in calls] == [s.name for s in SUBSETS] and {c.revision for c in calls} == {"abc123"}
     assert loaded.info["revision"] == "abc123" and loaded.info["source"] == "hub" and loaded.info["n_rows"] == 4
     inter = next(s for s in loaded.samples if s.id == "inter-0")
     assert inter.data["chosen"] == "B"  # upper-cased, as build_from_hf.py

@@ -231,26 +231,6 @@ def _png_bytes(color: str) -> bytes:
     return out.getvalue()
 
 
-@pytest.fixture
-def stand_in_hub(monkeypatch):
-    """datasets.load_dataset answers from in-memory rows; the calls are recorded."""
-    datasets = pytest.importorskip("datasets")
-    calls, tables = [], {}
-
-    def load_dataset(path, name=None, split=None, revision=None):
-        calls.append((path, name, split, revision))
-        return datasets.Dataset.from_list(tables[(path, name)])
-
-    class Info:
-        sha = "f" * 40
-
-    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
-    monkeypatch.setattr("huggingface_hub.HfApi.dataset_info", lambda self, repo: Info())
-    monkeypatch.setattr("harness.hub.unreachable", lambda: None)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    return calls, tables
-
-
 def test_hub_rows_at_the_pinned_revision_with_undecoded_images(stand_in_hub):
     calls, tables = stand_in_hub
     tables[("MMInstruction/VL-RewardBench", None)] = [
@@ -261,7 +241,7 @@ def test_hub_rows_at_the_pinned_revision_with_undecoded_images(stand_in_hub):
     task = VLRewardBench()
     for revision, recorded in ((None, "60630ac36ca93c0ca30249bd1ab3706170836cea"), ("0e6e627", "0e6e627")):
         loaded = task.load(task.config("strict", 0, None, None, revision=revision))
-        assert calls[-1] == ("MMInstruction/VL-RewardBench", None, "test", recorded)
+        assert calls[-1][:4] == ("MMInstruction/VL-RewardBench", None, "test", recorded)
         assert loaded.info == {"id": "MMInstruction/VL-RewardBench", "source": "hub", "revision": recorded,
                                "split": "test", "n_rows": 3}
     first, second, bad = loaded.samples
@@ -282,7 +262,7 @@ def test_hub_branch_head_is_resolved_and_recorded_and_urls_are_fetched_lazily(st
         {"prompt": "a cat", "vote_type": "leftvote", "left_image": _png("red"), "right_image": _png("blue")}]
     task = GenAIBenchImage()
     loaded = task.load(task.config("strict", 0, None, None))
-    assert calls == [("TIGER-Lab/GenAI-Bench", "image_generation", "test_v1", "f" * 40)]
+    assert [c[:4] for c in calls] == [("TIGER-Lab/GenAI-Bench", "image_generation", "test_v1", "f" * 40)]
     assert loaded.info["revision"] == "f" * 40 and loaded.info["config"] == "image_generation"
     (sample,) = loaded.samples
     assert sample.id == "0" and [m.label for m in sample.media] == [
