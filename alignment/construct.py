@@ -16,6 +16,12 @@ The released code adds two behaviours the paper does not describe; both are name
   same prompt answers the same), then drop the pair if that cannot be read either; "drop": drop the pair;
   "first": the first candidate wins, as the released code does silently.
 - `require_margin`: drop the input when score(chosen) <= score(rejected) (released code; off by default).
+
+`orders` ("one" by default, the paper's procedure) or "both" (issue 16, `alignment/pair_orders.py`): every
+pair is also ranked with its candidates exchanged and stays ranked only when the two rankings pick the same
+candidate; a disagreement or an unreadable ranking leaves it unranked for `on_unranked`, where "reask" has
+nothing left to ask and drops the pair. The counts go to each audit record and to `construct.json`.
+
 A candidate whose score cannot be read is left out of the argmax/argmin (counted in the audit record). An
 input left without a scored chosen or rejected candidate is dropped with its reason.
 
@@ -46,6 +52,7 @@ from tasks.pairwise import three_way_choice
 from tasks.templates import load_template, render
 from tasks.verdicts import normalise, robust_pairwise_choice
 
+from .pair_orders import ORDERS, OrderCounts, PairOrders
 from .policies import Candidate, MediaStore, Policy, PolicyInput
 
 ON_UNRANKED = ("reask", "drop", "first")
@@ -153,6 +160,7 @@ def input_media(item: PolicyInput, root: Path) -> tuple[MediaRef, ...]:
 
 def pair_request(task: str, item: PolicyInput, root: Path, a: Candidate, b: Candidate, key: str) -> Request:
     template = _template(TEMPLATES[task][0])
+    parts: tuple[Part, ...]
     if task.endswith("_und"):
         media = input_media(item, root)
         values = {"Query": item.prompt, "R1": a.text or "", "R2": b.text or ""}
@@ -201,6 +209,7 @@ class ConstructOptions:
     require_margin: bool = False
     chunk: int = 16  # inputs generated, ranked and scored together (the resume granularity)
     limit: int | None = None
+    orders: str = "one"  # "both": rank every pair as shown and swapped, keep it only when they agree
 
 
 @dataclass
@@ -210,6 +219,13 @@ class ConstructReport:
     dropped: int = 0
     resumed: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    order_counts: OrderCounts | None = None  # with --orders both: summed over every input's audit record
+
+    def summary(self) -> str:
+        """What `harness construct` prints at the end."""
+        line = (f"kept {self.kept}, dropped {self.dropped} {dict(self.reasons) or ''}, "
+                f"already done (resume): {self.resumed}")
+        return line if self.order_counts is None else f"{line}\n{self.order_counts.summary()}"
 
 
 def read_inputs(path: Path) -> list[PolicyInput]:
@@ -237,6 +253,11 @@ def construct(policy: Policy, reward: Adapter, inputs: Path, out: Path, options:
               cache=None) -> ConstructReport:
     if options.n < 2 or options.n % 2:
         raise UsageError("--n must be an even number >= 2 (candidates are ranked in pairs)")
+    if options.orders not in ORDERS:
+        raise UsageError(f"--orders must be one of {', '.join(ORDERS)}, not {options.orders!r}")
+    if reward.kind == "scorer" and options.orders == "both":
+        raise UsageError("--orders both needs a generative judge: a scalar scorer scores each candidate on its "
+                         "own, so there is no order to exchange")
     items = read_inputs(inputs)[: options.limit]
     task = task_of(policy, items)
     if reward.kind == "scorer" and task.endswith("_und"):
@@ -244,6 +265,7 @@ def construct(policy: Policy, reward: Adapter, inputs: Path, out: Path, options:
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "construction.jsonl"
     done = _read_done(log_path)
+    _check_same_orders(done, options.orders, log_path)
     report = ConstructReport(out, resumed=len(done))
     store = MediaStore(out / "media")
     client = JudgeClient(reward, cache)
@@ -257,19 +279,34 @@ def construct(policy: Policy, reward: Adapter, inputs: Path, out: Path, options:
                 log.write(json.dumps(record, ensure_ascii=False) + "\n")
                 log.flush()
     records = list(_read_done(log_path, retry_failed=False).values())
+    if options.orders == "both":
+        report.order_counts = OrderCounts()
     for r in records:
         if r["status"] == "kept":
             report.kept += 1
         else:
             report.dropped += 1
             report.reasons[r["reason"]] = report.reasons.get(r["reason"], 0) + 1
+        if report.order_counts is not None and "order_counts" in r:  # generation failures ranked nothing
+            report.order_counts.add(OrderCounts.from_record(r))
     export(records, task, out, inputs.parent)
-    (out / "construct.json").write_text(json.dumps({"task": task, "policy": policy.identity(),
-                                                    "reward": reward.describe(), "n": options.n,
-                                                    "seed": options.seed, "on_unranked": options.on_unranked,
-                                                    "require_margin": options.require_margin, "kept": report.kept,
-                                                    "dropped": report.dropped, "reasons": report.reasons}, indent=2))
+    summary: dict[str, Any] = {"task": task, "policy": policy.identity(), "reward": reward.describe(),
+                               "n": options.n, "seed": options.seed, "on_unranked": options.on_unranked,
+                               "require_margin": options.require_margin, "orders": options.orders,
+                               "kept": report.kept, "dropped": report.dropped, "reasons": report.reasons}
+    if report.order_counts is not None:
+        summary["pair_orders"] = report.order_counts.as_record()
+    (out / "construct.json").write_text(json.dumps(summary, indent=2))
     return report
+
+
+def _check_same_orders(done: dict[str, dict[str, Any]], orders: str, log_path: Path) -> None:
+    """A resumed construction must rank as the finished inputs were: mixing orders would mix two rules in one
+    dataset. Records written before `--orders` existed were ranked in one order."""
+    earlier = {r.get("orders", "one") for r in done.values()}
+    if earlier - {orders}:
+        raise UsageError(f"{log_path}: its finished inputs were ranked with --orders {', '.join(sorted(earlier))};"
+                         f" resume with that, or write --orders {orders} to a new --out")
 
 
 def _rank_and_sift(chunk: Sequence[PolicyInput], candidates: Sequence[Sequence[Candidate]], errors: dict,
@@ -283,15 +320,21 @@ def _rank_and_sift(chunk: Sequence[PolicyInput], candidates: Sequence[Sequence[C
                     for item, cands in usable.values() for c in cands]
         replies.update({e.request.key: e.reply for e in client.judge(requests)})
     else:
-        pairs = [pair_request(task, item, root, cands[2 * j], cands[2 * j + 1], f"{item.id}::pair{j}")
-                 for item, cands in usable.values() for j in range(options.n // 2)]
+        both = options.orders == "both"
+        pairs = [request for item, cands in usable.values() for j in range(options.n // 2)
+                 for request in _pair_requests(task, item, root, cands, j, both)]
         replies.update({e.request.key: e.reply for e in client.judge(pairs)})
-        if options.on_unranked == "reask":
-            again = [pair_request(task, item, root, cands[2 * j + 1], cands[2 * j], f"{item.id}::pair{j}::swapped")
+        if options.on_unranked == "reask" and not both:  # with both, the other order has been asked already
+            again = [_swapped_request(task, item, root, cands, j)
                      for item, cands in usable.values() for j in range(options.n // 2)
                      if parse_ranking(replies[f"{item.id}::pair{j}"].text, task) is None]
             replies.update({e.request.key: e.reply for e in client.judge(again)})
-    rankings = {item_id: _rankings(item_id, task, replies, reward.kind, options.n) for item_id in usable}
+    orders: dict[str, list[PairOrders]] = {}  # with --orders both: each pair's two rankings
+    if options.orders == "both":
+        orders = {item_id: _pair_orders(item_id, task, replies, options.n) for item_id in usable}
+        rankings = {item_id: [pair.ranking for pair in pairs] for item_id, pairs in orders.items()}
+    else:
+        rankings = {item_id: _rankings(item_id, task, replies, reward.kind, options.n) for item_id in usable}
     if reward.kind != "scorer":
         points = [point_request(task, item, root, c, f"{item.id}::point{c.index}")
                   for item_id, (item, cands) in usable.items() for c in cands
@@ -305,14 +348,47 @@ def _rank_and_sift(chunk: Sequence[PolicyInput], candidates: Sequence[Sequence[C
         scores = [_score(replies.get(f"{item_id}::{'score' if reward.kind == 'scorer' else 'point'}{i}"))
                   for i in range(options.n)]
         selection = select_pair(options.n, rankings[item_id], scores, options.on_unranked, options.require_margin)
-        yield {"id": item_id, "prompt": item.prompt, "images": list(item.images), "video": item.video,
-               "status": selection.status, "reason": selection.reason,
-               "candidates": [{"index": c.index, "text": c.text, "media": c.media, "seed": c.seed} for c in cands],
-               "rankings": rankings[item_id], "scores": scores, "chosen_list": list(selection.chosen_list),
-               "rejected_list": list(selection.rejected_list), "chosen": selection.chosen,
-               "rejected": selection.rejected,
-               "replies": {k.split("::", 1)[1]: (r.text if r.ok else f"ERROR: {r.error}")
-                           for k, r in replies.items() if k.split("::", 1)[0] == item_id and r.score is None}}
+        record = {"id": item_id, "prompt": item.prompt, "images": list(item.images), "video": item.video,
+                  "status": selection.status, "reason": selection.reason,
+                  "candidates": [{"index": c.index, "text": c.text, "media": c.media, "seed": c.seed}
+                                 for c in cands],
+                  "rankings": rankings[item_id], "scores": scores, "chosen_list": list(selection.chosen_list),
+                  "rejected_list": list(selection.rejected_list), "chosen": selection.chosen,
+                  "rejected": selection.rejected,
+                  "replies": {k.split("::", 1)[1]: (r.text if r.ok else f"ERROR: {r.error}")
+                              for k, r in replies.items() if k.split("::", 1)[0] == item_id and r.score is None}}
+        if item_id in orders:
+            record.update(_orders_record(orders[item_id]))
+        yield record
+
+
+def _pair_requests(task: str, item: PolicyInput, root: Path, cands: Sequence[Candidate], j: int,
+                   both: bool) -> list[Request]:
+    """Pair j as shown (candidate 2j first) and, with both orders, swapped. They are the one-order request and
+    its re-ask, so whatever a run in one order asked is in the cache for a run in both."""
+    shown = pair_request(task, item, root, cands[2 * j], cands[2 * j + 1], f"{item.id}::pair{j}")
+    return [shown, _swapped_request(task, item, root, cands, j)] if both else [shown]
+
+
+def _swapped_request(task: str, item: PolicyInput, root: Path, cands: Sequence[Candidate], j: int) -> Request:
+    return pair_request(task, item, root, cands[2 * j + 1], cands[2 * j], f"{item.id}::pair{j}::swapped")
+
+
+def _pair_orders(item_id: str, task: str, replies: dict[str, Any], n: int) -> list[PairOrders]:
+    def ranking(key: str) -> int | None:
+        reply = replies.get(key)
+        return None if reply is None else parse_ranking(reply.text, task)
+
+    return [PairOrders(ranking(f"{item_id}::pair{j}"), ranking(f"{item_id}::pair{j}::swapped"))
+            for j in range(n // 2)]
+
+
+def _orders_record(pairs: Sequence[PairOrders]) -> dict[str, Any]:
+    """The audit fields of --orders both. `rankings_swapped` holds the position the judge named in the swapped
+    prompt (1: candidate 2j+1, shown first there); `rankings` holds the agreed rankings only."""
+    return {"orders": "both", "rankings_shown": [p.shown for p in pairs],
+            "rankings_swapped": [p.swapped for p in pairs],
+            "pair_outcomes": [p.outcome for p in pairs], "order_counts": OrderCounts.of(pairs).as_record()}
 
 
 def _rankings(item_id: str, task: str, replies: dict[str, Any], kind: str, n: int) -> list[int | None]:

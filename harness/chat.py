@@ -3,7 +3,8 @@ generates text: an endpoint (`openai`), a local transformers model (`hf`), and a
 (vLLM's and SGLang's offline `chat()` take the same OpenAI-format messages).
 
 - `ChatJudge`: the base class of those judges. Its `max_new_tokens=` argument caps the protocol's length
-  in `generation_for`, which the judgment cache keys on, so a capped run never reuses uncapped answers.
+  and `temperature=` replaces the protocol's (greedy) decoding, in `generation_for`, which the judgment cache
+  keys on, so a capped or sampled run never reuses other answers.
 - `chat_content` / `chat_messages`: a prepared request's parts as one user turn in OpenAI's format: runs
   of text merged into one text part, each image (a video as its sampled frames) a base64 data URL, in the
   prompt's own order or with every image first.
@@ -19,6 +20,7 @@ from dataclasses import replace
 from typing import Any, Mapping
 
 from .adapters import Adapter
+from .errors import UsageError
 from .records import Generation, LoadedMedia, MediaRef, Part, PreparedRequest, Request
 
 #: The completion length assumed for a chat body that names none (OpenAI's API has no fixed default).
@@ -32,14 +34,29 @@ def cap_generation(requested: Generation, cap: int | None) -> Generation:
     return requested
 
 
+def sampled_generation(requested: Generation, temperature: float | None) -> Generation:
+    """`requested` decoded at `temperature` (None: the protocol's own, greedy for every protocol today)."""
+    if temperature is None or temperature == requested.temperature:
+        return requested
+    return replace(requested, temperature=temperature)
+
+
+def check_temperature(adapter: str, temperature: float | None) -> float | None:
+    if temperature is not None and not (0 <= temperature <= 10):
+        raise UsageError(f"{adapter}: temperature={temperature}: a number in [0, 10]")
+    return temperature
+
+
 class ChatJudge(Adapter):
     """Base of the judges that generate text from a chat prompt. A subclass sets `self.max_new_tokens` from
-    its `max_new_tokens=` argument; what it generates with is `generation_for(request.generation)`."""
+    its `max_new_tokens=` argument and `self.temperature` from `temperature=` (repeated sampling, `--samples
+    K`); what it generates with is `generation_for(request.generation)`."""
 
     max_new_tokens: int | None = None
+    temperature: float | None = None
 
     def generation_for(self, requested: Generation) -> Generation:
-        return cap_generation(requested, self.max_new_tokens)
+        return sampled_generation(cap_generation(requested, self.max_new_tokens), self.temperature)
 
 
 def data_url(image: LoadedMedia) -> str:

@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--orders", default="one", choices=["one", "both"],
                      help="judge each pairwise item in its protocol's order (one, default) or in both orders, "
                           "reporting swap consistency and position bias (both)")
+    run.add_argument("--samples", type=int, default=1, metavar="K",
+                     help="judge each item K times per order (a judge with temperature > 0 in its arguments), "
+                          "reporting majority-vote accuracy and vote agreement (default 1)")
     run.add_argument("--output", type=Path, default=Path("runs"), help="where run directories go (default runs/)")
     run.add_argument("--resume", action="store_true",
                      help="continue the newest run in --output with the same configuration")
@@ -157,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     construct.add_argument("--on-unranked", default="reask", choices=["reask", "drop", "first"],
                            help="a pair whose ranking cannot be read: ask again with the order exchanged then "
                                 "drop (default), drop, or let the first win (the released code)")
+    construct.add_argument("--orders", default="one", choices=["one", "both"],
+                           help="rank each pair as shown (one, the paper) or also swapped, keeping it only when "
+                                "both orders agree (both)")
     construct.add_argument("--require-margin", action="store_true",
                            help="drop inputs where score(chosen) <= score(rejected) (the released code)")
     construct.add_argument("--limit", type=int, default=None, help="only the first N inputs")
@@ -372,6 +378,7 @@ def _run(args: argparse.Namespace) -> int:
         verbose=args.verbose,
         dataset_revision=args.dataset_revision,
         orders=args.orders,
+        samples=args.samples,
     )
     outcome = run(opts)
     if outcome.record is None:  # a data-parallel process other than rank 0: rank 0 reports the run
@@ -442,15 +449,15 @@ def _construct(args: argparse.Namespace) -> int:
     try:
         report = construct(policy, reward, args.inputs, args.out,
                            ConstructOptions(n=args.n, seed=args.seed, on_unranked=args.on_unranked,
-                                            require_margin=args.require_margin, chunk=args.chunk, limit=args.limit),
+                                            orders=args.orders, require_margin=args.require_margin, chunk=args.chunk,
+                                            limit=args.limit),
                            cache)
     finally:
         policy.close()
         reward.close()
         if cache is not None:
             cache.close()
-    print(f"kept {report.kept}, dropped {report.dropped} {dict(report.reasons) or ''}, "
-          f"already done (resume): {report.resumed}")
+    print(report.summary())
     print(report.out)
     return 0
 

@@ -37,7 +37,7 @@ def invocation(opts: "RunOptions", resolved: Sequence[tuple["Task", "TaskConfig"
         "judge": opts.judge, "judge_args": redact(dict(opts.judge_args)),
         "data_dir": str(Path(opts.data_dir).resolve()) if opts.data_dir else None,
         "limit": opts.limit, "seed": opts.seed, "dataset_revision": opts.dataset_revision, "orders": opts.orders,
-        "harness": version,
+        **({"samples": opts.samples} if opts.samples != 1 else {}), "harness": version,
     }
 
 

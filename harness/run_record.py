@@ -58,6 +58,8 @@ class TaskRecord(MappingABC):
     protocol_chosen_for: str | None = None
     #: the second-stage judge of two-stage tasks (its `describe()`)
     judge: Mapping[str, Any] | None = None
+    #: judgments per item (`harness.judged.Judged`: {"orders": 1|2, "samples": K}); empty for one of each
+    judged: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -97,6 +99,8 @@ class TaskRecord(MappingABC):
                     "prompts_digest": self.prompts_digest})
         if self.judge is not None:
             out["judge"] = dict(self.judge)
+        if self.judged:
+            out["judged"] = dict(self.judged)
         return out
 
     @classmethod
@@ -111,7 +115,8 @@ class TaskRecord(MappingABC):
                    errors=dict(obj.get("errors") or {}), error_examples=dict(obj.get("error_examples") or {}),
                    details=dict(obj.get("details") or {}), prompts_digest=obj.get("prompts_digest"),
                    protocol_requested=obj.get("protocol_requested"),
-                   protocol_chosen_for=obj.get("protocol_chosen_for"), judge=obj.get("judge"))
+                   protocol_chosen_for=obj.get("protocol_chosen_for"), judge=obj.get("judge"),
+                   judged=dict(obj.get("judged") or {}))
 
 
 @dataclass(frozen=True)

@@ -33,12 +33,12 @@ from .finished import find_finished, finished_results, invocation_hash
 from .judging import Exchange, JudgeClient
 from .metrics import bootstrap_ci
 from .progress import Progress, resolve_mode
-from .records import Judgment, Request, Sample, canonical_json, sha256_text
+from .records import Generation, Judgment, Request, Sample, canonical_json, sha256_text
 from .registry import MODELS, TASKS
 from .run_record import SCHEMA_VERSION, RunRecord, TaskRecord
 from .store import RunStore, SampleLog
 from .judgment_table import IdList, JudgmentTable
-from .reliability import item_resampled, items_from_records, record_id, reliability_scoring
+from .judged import MAX_SAMPLES, Judged, judged_scorings
 from .task import SampleStream, Task, TaskConfig
 
 
@@ -73,6 +73,13 @@ class RunOptions:
     #: "one": each pairwise item in the order its protocol decides; "both": also in the other order (each its own
     #: record `<id>::swapped`), with swap consistency and position bias reported (harness.reliability).
     orders: str = "one"
+    #: judgments per item and order (`--samples K`): K > 1 samples the judge (a `temperature` above 0 in its
+    #: arguments), each sample cached apart (its index is the request's `seed`), records `<id>::s<k>`.
+    samples: int = 1
+
+    @property
+    def judged(self) -> Judged:
+        return Judged(orders=2 if self.orders == "both" else 1, samples=self.samples)
 
 
 @dataclass
@@ -104,13 +111,35 @@ def resolve_tasks(opts: RunOptions, adapter_kind: str = "judge") -> list[tuple[T
         task = TASKS.get(name)()
         resolved.append((task, task.config(opts.protocol, opts.seed, opts.split, data_dir,
                                            scorer=adapter_kind == "scorer", revision=opts.dataset_revision)))
-    if opts.orders == "both":
+    if not (isinstance(opts.samples, int) and 1 <= opts.samples <= MAX_SAMPLES):
+        raise UsageError(f"--samples {opts.samples}: a whole number of judgments per item, 1 to {MAX_SAMPLES}")
+    if opts.orders == "both" or opts.samples > 1:
         unable = [t.name for t, c in resolved if not t.both_orders or c.scorer]
         if unable:
-            raise UsageError(f"--orders both: {', '.join(unable)} cannot be judged in both orders (a scalar scorer "
-                             f"has no order); the tasks that can: "
+            what = "--orders both" if opts.orders == "both" else f"--samples {opts.samples}"
+            raise UsageError(f"{what}: {', '.join(unable)} cannot be judged in both orders or sampled (a scalar "
+                             f"scorer has neither; a pointwise task has no verdict to vote on); the tasks that can: "
                              f"{', '.join(n for n in TASKS.names() if TASKS.get(n).both_orders)}")
     return resolved
+
+
+def check_sampling(opts: RunOptions, adapter: Adapter | None) -> None:
+    """--samples K > 1 asks a judge K times: pointless (K identical answers, K times the cost) when it decodes
+    greedily, which every protocol does; refused before the work, from the model arguments or the adapter."""
+    if opts.samples == 1:
+        return
+    if adapter is None:
+        raw = dict(opts.model_args).get("temperature")
+        try:
+            sampled = raw is not None and float(raw) > 0
+        except ValueError:
+            sampled = False
+    else:
+        sampled = adapter.generation_for(Generation()).temperature > 0
+    if not sampled:
+        raise UsageError(f"--samples {opts.samples}: the judge decodes greedily (the protocols' temperature is 0), so "
+                         f"its {opts.samples} samples would be one answer repeated; give it a temperature, e.g. "
+                         f"--model-args ...,temperature=0.7")
 
 
 def check_locations(opts: RunOptions) -> None:
@@ -208,6 +237,7 @@ def _run(opts: RunOptions, adapter: Adapter | None, stop: _StopOnInterrupt) -> R
     resolved = resolve_tasks(opts, adapter.kind if adapter is not None else MODELS.get(opts.model).kind)
     if adapter is None:
         MODELS.get(opts.model).check_args(dict(opts.model_args))
+    check_sampling(opts, adapter)
     judge_spec = _judge_spec(opts, resolved)
     if judge_spec is not None:
         MODELS.get(judge_spec[0]).check_args(judge_spec[1], "--judge-args")
@@ -219,6 +249,7 @@ def _run(opts: RunOptions, adapter: Adapter | None, stop: _StopOnInterrupt) -> R
         if finished is not None:
             return _already_finished(*finished)
     adapter = build_adapter(opts, adapter)
+    check_sampling(opts, adapter)
     resolved = [(t, t.for_family(c, adapter.family())) for t, c in resolved]
     config = {
         "tasks": {t.name: {"protocol": c.protocol, "split": c.split, **({"revision": c.revision} if c.revision else {})}
@@ -228,6 +259,7 @@ def _run(opts: RunOptions, adapter: Adapter | None, stop: _StopOnInterrupt) -> R
         "limit": opts.limit,
         "seed": opts.seed,
         **({"orders": "both"} if opts.orders == "both" else {}),  # one order: the hash of runs before --orders
+        **({"samples": opts.samples} if opts.samples != 1 else {}),
     }
     judge = _build_judge(opts, resolved)
     if judge is not None:
@@ -369,11 +401,12 @@ def _judge_task(task: Task, cfg: TaskConfig, data: TaskInput, done: set[str], lo
     `task.judge_requests`, and a sample is finished when its judge replies are in."""
     wanted = IdList()  # every id read, packed (a task's ids are kept until it is scored)
     pending: dict[str, tuple[Sample, TaskConfig]] = {}  # sample id -> sample and config, until its record is written
-    both = opts.orders == "both"
-    flips = (False, True) if both else (False,)
+    # Each item's judgments: (swapped, sample index) for every order and sample asked; (False, 0) is today's one.
+    judged = opts.judged
+    variants = judged.variants()
     expected: dict[str, int] = {}  # sample id -> requests still to come back
     position: dict[str, int] = {}  # request key -> its place among its sample's requests
-    total = None if data.expected is None else max(0, len(flips) * data.expected - len(done))
+    total = None if data.expected is None else max(0, len(variants) * data.expected - len(done))
     bar = Progress(resolve_mode(opts.progress) if shard.is_main else "none", total,
                    f"{task.name} [{cfg.protocol}]", verbose=opts.verbose and shard.is_main)
 
@@ -398,22 +431,23 @@ def _judge_task(task: Task, cfg: TaskConfig, data: TaskInput, done: set[str], lo
     def model_requests() -> Iterator[Request]:
         """Built as the judge asks for them, so the first judgment starts at once and no list of every
         request is held; a sample that cannot be asked is recorded on the way."""
-        skip = done if not both else {i for i in done if record_id(i, True, 0) in done}
+        skip = judged.finished_items(done)
         for pos, (row_id, item) in enumerate(data.entries(skip)):
-            for flip in flips:
-                sample = item if item is None or not flip else replace(item, id=record_id(item.id, True, 0))
-                wanted.append(sample.id if sample is not None else record_id(row_id, flip, 0) if flip else row_id)
-                if item is None or sample is None or sample.id in done or not shard.owns(pos):
+            for (flip, k), rid in zip(variants, judged.record_ids(row_id if item is None else item.id)):
+                wanted.append(rid)
+                if item is None or rid in done or not shard.owns(pos):
                     continue
+                sample = item if rid == item.id else replace(item, id=rid)
                 sample_cfg = replace(cfg, flip_order=True) if flip else cfg
                 try:
                     if sample.problem is not None:
                         raise SampleError(sample.problem, stage="load")
                     # The other order is the same item asked with its order decision inverted (decided from the
-                    # item's own id): its requests are renamed into its own record.
+                    # item's own id), a later sample the same requests seeded with their index: both renamed
+                    # into their own record.
                     asked = task.requests(item, sample_cfg)
-                    if flip:
-                        asked = [replace(r, key=r.key + "::swapped", sample_id=sample.id) for r in asked]
+                    if not judged.single:
+                        asked = [_variant(r, rid[len(item.id):], sample.id, k, opts.samples) for r in asked]
                 except SampleError as exc:
                     record(Judgment(sample.id, "error", reason=exc.reason, stage=exc.stage))
                     continue
@@ -455,6 +489,13 @@ def _judge_task(task: Task, cfg: TaskConfig, data: TaskInput, done: set[str], lo
     return wanted
 
 
+def _variant(request: Request, suffix: str, record: str, k: int, samples: int) -> Request:
+    """`request` as asked for another order or sample of its item: its own key and record, and with K samples
+    its sample index as the generation seed (so each sample is cached apart)."""
+    generation = replace(request.generation, seed=k) if samples > 1 else request.generation
+    return replace(request, key=request.key + suffix, sample_id=record, generation=generation)
+
+
 def _finish(task: Task, cfg: TaskConfig, sample: Sample, exchanges: list[Exchange],
             position: Mapping[str, int]) -> Judgment:
     exchanges.sort(key=lambda e: position[e.request.key])  # replies may arrive in any order: request order
@@ -487,27 +528,28 @@ def score_task(task: Task, cfg: TaskConfig, info: Mapping[str, Any], wanted: Seq
     """Score the records of `wanted` (dataset order), read from the task's samples file as columns: the task's
     results.json entry (also how `harness ensemble` scores the run it writes)."""
     judgments = JudgmentTable.read(store.dir / f"{task.name}.samples.jsonl", wanted)
-    scoring = task.score(judgments, cfg)
+    # More than one judgment per item: every judgment scored, the bootstrap resampling items, not judgments.
+    scoring, reliability = judged_scorings(task, cfg, judgments, opts.judged)
     details = dict(scoring.details)
-    if opts.orders == "both":  # every judgment scored; the bootstrap resamples items, not judgments
-        scoring = item_resampled(scoring)
     metrics = scoring.point()
     ci = bootstrap_ci(scoring.compute, scoring.n, resamples=opts.bootstrap_resamples, seed=opts.seed,
                       compute_many=scoring.compute_many)
-    if opts.orders == "both":
-        reliability = reliability_scoring(items_from_records(judgments, task.order_verdict, orders=2, samples=1))
+    deviations = tuple(task.protocols[cfg.protocol].deviations)
+    if reliability is not None:
         metrics.update(reliability.point())
         ci.update(bootstrap_ci(reliability.compute, reliability.n, resamples=opts.bootstrap_resamples,
                                seed=opts.seed, compute_many=reliability.compute_many))
         details["reliability"] = dict(reliability.details)
+        extra = task.both_orders_deviation(cfg) if opts.orders == "both" else None
+        deviations += (extra,) if extra else ()
     spec = task.protocols[cfg.protocol]
     return TaskRecord(
-        protocol=cfg.protocol, protocol_version=spec.version, protocol_deviations=tuple(spec.deviations),
+        protocol=cfg.protocol, protocol_version=spec.version, protocol_deviations=deviations,
         task_version=task.version, split=cfg.split, dataset=dict(info),
         metrics={k: _finite_or_none(v) for k, v in metrics.items()},
         ci95={k: [lo, hi] for k, (lo, hi) in ci.items()},
         counts=judgments.counts(), errors=judgments.error_summary(), error_examples=judgments.error_examples(),
-        details=details, prompts_digest=judgments.prompts_digest(),
+        details=details, prompts_digest=judgments.prompts_digest(), judged=opts.judged.as_json(),
         protocol_requested=cfg.requested_protocol or None,
         protocol_chosen_for=f"{cfg.family} judge family" if cfg.requested_protocol else None)
 

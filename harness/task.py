@@ -202,6 +202,11 @@ class Task(ABC):
         (`harness.reliability.positional_view` / `signed_view`); only for tasks with `both_orders`."""
         raise NotImplementedError(f"task {self.name!r} is not judged in both orders")
 
+    def both_orders_deviation(self, cfg: TaskConfig) -> str | None:
+        """What `--orders both` changes in `cfg.protocol` when its reference shows one fixed order (a deviation the
+        run records), None where the protocol already shows either order."""
+        return None
+
     def for_family(self, cfg: TaskConfig, family: str | None) -> TaskConfig:
         """`cfg` for a judge of `family`: the family's protocol where the task has one (recorded), looked up under
         the family's name, then its script family (`reward.families.protocol_keys`)."""

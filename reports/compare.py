@@ -35,6 +35,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from harness.errors import UsageError
+from harness.judged import Judged, judged_scorings
+from harness.reliability import split_record_id
 from harness.judgment_table import JudgmentTable
 from harness.metrics import ComputeMany, bootstrap_ci
 from harness.records import Judgment
@@ -246,6 +248,8 @@ class _TaskRecords:
     result: TaskRecord
     ids: Sequence[str]
     scoring: Scoring
+    #: the reliability metrics over items (`harness.judged`), for a run with more than one judgment per item
+    reliability: Scoring | None = None
 
 
 def _short(value: Any) -> str:
@@ -276,6 +280,10 @@ def identity_problems(task: str, base: TaskRecord, cand: TaskRecord) -> list[str
         if getattr(base, key) != getattr(cand, key):
             problems.append(f"{task}: {key} differs (baseline {_short(getattr(base, key))}, "
                             f"candidate {_short(getattr(cand, key))})")
+    b_judged, c_judged = Judged.from_json(base.judged), Judged.from_json(cand.judged)
+    if b_judged != c_judged:  # metrics over 2K judgments per item are not those over one
+        problems.append(f"{task}: judged differently (baseline {b_judged.orders} order(s) x {b_judged.samples} "
+                        f"sample(s), candidate {c_judged.orders} x {c_judged.samples})")
     b_data = DatasetInfo.from_dict(base.dataset)
     c_data = DatasetInfo.from_dict(cand.dataset)
     if b_data.source != c_data.source:
@@ -317,10 +325,10 @@ def _load_task(run: Run, task: str, who: str) -> _TaskRecords:
         raise RunError(f"{run.dir}: results.json lists task {task!r} but {path.name} is missing")
     judgments = JudgmentTable.read_all(path)  # columns: what scoring reads, a few bytes a record
     try:
-        scoring = rebuild_scoring(task, run.tasks[task], judgments)
+        scoring, reliability = rebuild_scorings(task, run.tasks[task], judgments)
     except (KeyError, TypeError, ValueError) as exc:
         raise RunError(f"{task}: the {who}'s records cannot be scored ({type(exc).__name__}: {exc})") from None
-    return _TaskRecords(run.tasks[task], judgments.ids, scoring)
+    return _TaskRecords(run.tasks[task], judgments.ids, scoring, reliability)
 
 
 def check_comparable(base: Run, cand: Run) -> dict[str, tuple[_TaskRecords, _TaskRecords]]:
@@ -355,13 +363,13 @@ def check_comparable(base: Run, cand: Run) -> dict[str, tuple[_TaskRecords, _Tas
     return loaded
 
 
-def rebuild_scoring(task: str, result: TaskRecord, judgments: Sequence[Judgment]) -> Scoring:
-    """The task's Scoring from stored records, as the runner built it (a scalar scorer's protocol implies
-    a scalar scorer)."""
+def rebuild_scorings(task: str, result: TaskRecord, judgments: Sequence[Judgment]) -> tuple[Scoring, Scoring | None]:
+    """The task's Scoring from stored records, and its reliability Scoring where an item was judged more than once,
+    as the runner built them (`harness.judged`; a scalar scorer's protocol implies a scalar scorer)."""
     instance = TASKS.get(task)()
     protocol = result.protocol
     cfg = TaskConfig(protocol=protocol, split=result.split, scorer=(protocol == instance.scorer_protocol))
-    return instance.score(judgments, cfg)
+    return judged_scorings(instance, cfg, judgments, Judged.from_json(result.judged))
 
 
 # ---- comparing ------------------------------------------------------------------------------------------
@@ -372,12 +380,29 @@ def _number(value: Any) -> float:
 
 def compare_task(task: str, base: _TaskRecords, cand: _TaskRecords, options: GateOptions,
                  notes: list[str]) -> TaskComparison:
-    b_scoring, c_scoring = base.scoring, cand.scoring
+    """Every metric of the task paired over the items both runs have: the task's own, and where the runs judged each
+    item more than once the reliability metrics (swap_consistency, ...) over the items complete in both, gated like
+    any metric."""
+    n_common, n_dropped, metrics = _compare_scorings(task, base, cand, base.scoring, cand.scoring, options, notes)
+    if base.reliability is not None and cand.reliability is not None:
+        metrics += _compare_scorings(task, base, cand, base.reliability, cand.reliability, options, notes)[2]
+    return TaskComparison(task, base.result.protocol, n_common, n_dropped, metrics)
+
+
+def _n_items(records: _TaskRecords) -> int:
+    """The items recorded (a run of one judgment per item: its records)."""
+    if Judged.from_json(records.result.judged).single:
+        return len(records.ids)
+    return len({split_record_id(i)[0] for i in records.ids})
+
+
+def _compare_scorings(task: str, base: _TaskRecords, cand: _TaskRecords, b_scoring: Scoring, c_scoring: Scoring,
+                      options: GateOptions, notes: list[str]) -> tuple[int, int, list[MetricComparison]]:
     c_pos = {sid: i for i, sid in enumerate(c_scoring.ids)}
     common = [(i, c_pos[sid]) for i, sid in enumerate(b_scoring.ids) if sid in c_pos]
     base_rows = np.array([i for i, _ in common], dtype=np.int64)
     cand_rows = np.array([j for _, j in common], dtype=np.int64)
-    n_dropped = len(base.ids) - len(common)
+    n_dropped = _n_items(base) - len(common)
 
     b_point = b_scoring.compute(base_rows) if common else {}
     c_point = c_scoring.compute(cand_rows) if common else {}
@@ -388,7 +413,8 @@ def compare_task(task: str, base: _TaskRecords, cand: _TaskRecords, options: Gat
     _note_drift(task, "baseline", b_scoring, reported_b, notes)
     _note_drift(task, "candidate", c_scoring, reported_c, notes)
 
-    names = list(dict.fromkeys([*reported_b, *reported_c, *b_scoring.point()]))
+    rebuilt = b_scoring.point()
+    names = [n for n in dict.fromkeys([*reported_b, *reported_c, *rebuilt]) if n in rebuilt]
     metrics = []
     for name in names:
         delta = _number(c_point.get(name)) - _number(b_point.get(name))
@@ -406,7 +432,7 @@ def compare_task(task: str, base: _TaskRecords, cand: _TaskRecords, options: Gat
             task=task, metric=name, baseline=_number(reported_b.get(name)), candidate=_number(reported_c.get(name)),
             delta=delta, ci=(lo, hi), test=test, p_value=p_value,
             b=counts[0] if counts else None, c=counts[1] if counts else None, gated=gated, failed=failed))
-    return TaskComparison(task, base.result.protocol, len(common), n_dropped, metrics)
+    return len(common), n_dropped, metrics
 
 
 def _note_drift(task: str, who: str, scoring: Scoring, reported: Mapping[str, Any], notes: list[str]) -> None:

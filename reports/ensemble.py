@@ -314,6 +314,7 @@ def _model(members: Sequence[Member], rule: str, weights_given: bool) -> dict[st
 def _score(plan: TaskPlan, ids: Sequence[str], store: RunStore, seed: int, resamples: int, members: int,
            tally: Tally) -> TaskRecord:
     """The task's entry as the runner writes it, plus what names the combination."""
+    from harness.judged import Judged
     from harness.registry import TASKS
     from harness.runner import RunOptions, score_task
     from harness.task import TaskConfig
@@ -321,7 +322,9 @@ def _score(plan: TaskPlan, ids: Sequence[str], store: RunStore, seed: int, resam
     task = TASKS.get(plan.task)()
     base = plan.base
     cfg = TaskConfig(protocol=base.protocol, seed=seed, split=base.split, scorer=base.protocol == task.scorer_protocol)
-    opts = RunOptions(tasks=[plan.task], model="ensemble", seed=seed, bootstrap_resamples=resamples)
+    judged = Judged.from_json(base.judged)  # the members judged alike (checked): both orders, K samples
+    opts = RunOptions(tasks=[plan.task], model="ensemble", seed=seed, bootstrap_resamples=resamples,
+                      orders="both" if judged.orders == 2 else "one", samples=judged.samples)
     record = score_task(task, cfg, base.dataset, ids, store, opts)
     note = (f"ensemble of {members} runs ({tally.rule}): verdicts combined from the members' records, no judge "
             f"called; {tally.split_votes} split vote(s) and {tally.no_votes} item(s) without a vote are invalid")

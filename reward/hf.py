@@ -2,13 +2,14 @@
 
     --model hf --model-args pretrained=DIR_OR_HUB_ID[,batch_size=8][,device=cuda:0][,dtype=bfloat16]
                             [,device_map=auto][,revision=SHA][,max_new_tokens=N][,trust_remote_code=true]
-                            [,family=NAME[/MODE]]
+                            [,family=NAME[/MODE]][,temperature=T]
 
 - The judge family (`reward.families`: UnifiedReward 1.0 `llava`, `qwen`, `unifiedreward-2.0`, `-think`, ...)
   comes from the checkpoint's name (a hub id or any path component, e.g. CodeGoat24/UnifiedReward-2.0-qwen-7b),
   else from its config (`converted_from`), else from its architecture; `family=` overrides. results.json records
   it (`model.family`, `model.family_source`); the tasks' family protocols and templates follow it.
-- Greedy unless the protocol asks for sampling; the checkpoint's own chat template renders the prompt
+- Greedy unless the protocol asks for sampling or `temperature=` is given (`--samples K`: the K samples are
+  seeded 0..K-1, one `torch.manual_seed` per batch); the checkpoint's own chat template renders the prompt
   (images and text in the prompt's order).
 - Requests are grouped into batches of `batch_size` with identical generation settings. A batch that
   fails (CUDA out of memory, or any error raised by one bad input) is split in halves and retried,
@@ -23,7 +24,7 @@ import os
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from harness.adapters import check_family
-from harness.chat import ChatJudge, prepared_from_chat
+from harness.chat import ChatJudge, check_temperature, prepared_from_chat
 from harness.records import Generation, PreparedRequest, Reply
 from harness.registry import model
 
@@ -40,7 +41,8 @@ class HFAdapter(ChatJudge):
 
     def __init__(self, pretrained: str, batch_size: int = 8, device: str | None = None, dtype: str = "auto",
                  device_map: str | None = None, revision: str | None = None, max_new_tokens: int | None = None,
-                 trust_remote_code: bool = False, family: str | None = None):
+                 trust_remote_code: bool = False, family: str | None = None, temperature: float | None = None):
+        self.temperature = check_temperature("hf", temperature)
         chosen = check_family("hf", family)
         if chosen is None and family_from_name(pretrained) is not None:  # a named family must fit the architecture:
             from .hf_loading import read_model_type  # checked before any weights load

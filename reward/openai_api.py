@@ -13,6 +13,8 @@ Arguments (`--model-args`):
 - `model`: the served model name (default: the first entry of `GET /models`).
 - `concurrency` (16), `timeout` seconds per attempt (120), `max_retries` (5).
 - `max_new_tokens`: a cap on the protocol's generation length (part of the cache identity).
+- `temperature`: decode at this temperature instead of the protocol's (greedy); with `--samples K` each of an
+  item's K requests carries its sample index as `seed` (part of the cache identity).
 - `api_key_env`: the environment variable holding the key (default OPENAI_API_KEY). The key is read
   from the environment only; there is no argument for it, so it never reaches run.json, results.json
   or the logs.
@@ -41,7 +43,7 @@ import os
 from typing import Any, Iterable, Iterator
 
 from harness.adapters import check_family
-from harness.chat import ChatJudge, chat_messages
+from harness.chat import ChatJudge, chat_messages, check_temperature
 from harness.errors import UsageError
 from harness.http_client import Answer, EndpointClient, RetryableError, RetryPolicy, check_limits, get_json
 from harness.http_client import retry_after_seconds as _retry_after  # noqa: F401 - the name callers imported
@@ -79,7 +81,8 @@ class OpenAIAdapter(ChatJudge):
                  api_key_env: str = "OPENAI_API_KEY", revision: str = "", sglang_multi_image: bool = False,
                  media_first: bool = False, backoff: float = 0.5, max_backoff: float = 30.0,
                  max_retry_after: float = 120.0, price_in: float | None = None, price_out: float | None = None,
-                 check: bool = True, family: str | None = None):
+                 check: bool = True, family: str | None = None, temperature: float | None = None):
+        self.temperature = check_temperature("openai", temperature)
         self._family = check_family("openai", family)
         self.base_urls = [u.strip().rstrip("/") for u in base_url.replace(",", "|").split("|") if u.strip()]
         if not self.base_urls:

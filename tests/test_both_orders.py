@@ -92,9 +92,10 @@ def test_both_orders_resume_and_config(tmp_path):
 
 
 def test_tasks_without_an_order_refuse_before_any_work(tmp_path):
-    with pytest.raises(UsageError, match="--orders both: genai_bench_image cannot be judged in both orders"):
-        run(RunOptions(tasks=["genai_bench_image"], model="scripted", data_dir=tmp_path, orders="both",
+    with pytest.raises(UsageError, match="--orders both: mmhal_bench cannot be judged in both orders"):
+        run(RunOptions(tasks=["mmhal_bench"], model="scripted", data_dir=tmp_path, orders="both",
                        output=tmp_path / "runs"), adapter=ScriptedAdapter())
+    assert not (tmp_path / "runs").exists()
 
 
 def test_multimodal_rewardbench_fixed_order_judged_both_ways(tmp_path):
@@ -109,3 +110,48 @@ def test_multimodal_rewardbench_fixed_order_judged_both_ways(tmp_path):
     m = outcome.results["tasks"]["multimodal_rewardbench"]["metrics"]
     assert (m["swap_consistency"], m["first_position_rate"], m["accuracy/both_orders"]) == (0.0, 100.0, 0.0)
     assert m["accuracy/either_order"] == 100.0 and m["overall_accuracy"] == 50.0
+
+
+def test_compare_gates_on_swap_consistency(tmp_path, capsys):
+    """A candidate that always names the first answer against a gold judge, both in both orders: compare pairs the
+    items and fails on swap_consistency (100 -> 0) like on any metric; a one-order run is not comparable."""
+    from reports.compare import GateOptions, compare_runs
+    from reports.runs import load_run
+
+    data = _data(tmp_path, 12)
+    gold = _run(tmp_path, data, lambda p: f"Answer {_gold_position(p)} is better.")
+    biased = _run(tmp_path, data, lambda p: "Answer 1 is better.")
+    result = compare_runs(load_run(gold.dir), load_run(biased.dir),
+                          GateOptions(metrics=("swap_consistency",), resamples=200))
+    [task] = result.tasks
+    by_name = {m.metric: m for m in task.metrics}
+    assert task.n_common == 12 and task.n_dropped == 0
+    assert by_name["swap_consistency"].delta == -100.0 and by_name["swap_consistency"].failed
+    assert by_name["first_position_rate"].delta == 50.0 and not by_name["first_position_rate"].gated
+    assert by_name["overall_accuracy"].delta == -50.0
+    assert not result.passed and [m.metric for m in result.failures] == ["swap_consistency"]
+    assert compare_runs(load_run(gold.dir), load_run(gold.dir), GateOptions(resamples=50)).passed
+
+    one = run(RunOptions(tasks=["vlrewardbench"], model="scripted", data_dir=data, output=tmp_path / "one",
+                         bootstrap_resamples=20, progress="none", use_cache=False),
+              adapter=ScriptedAdapter(reply="Answer 1 is better.", needs_media=False))
+    from reports.compare import IncomparableRuns
+    with pytest.raises(IncomparableRuns, match="judged differently"):
+        compare_runs(load_run(one.dir), load_run(biased.dir), GateOptions(resamples=20))
+
+
+def test_an_ensemble_of_both_order_runs_keeps_the_reliability_metrics(tmp_path):
+    """Three members judged in both orders, combined record by record: the ensemble is scored as a both-orders
+    run. Members: gold, gold, always "Answer 1": the majority is the gold in every order."""
+    from reports.ensemble import ensemble
+    from reports.runs import load_run
+
+    data = _data(tmp_path, 8)
+    members = [_run(tmp_path, data, lambda p: f"Answer {_gold_position(p)} is better."),
+               _run(tmp_path, data, lambda p: f"Overall Judgment: Answer {_gold_position(p)} is better."),
+               _run(tmp_path, data, lambda p: "Answer 1 is better.")]
+    result = ensemble([load_run(m.dir) for m in members], "majority", tmp_path / "ens", resamples=20)
+    task = json.loads((result.run.dir / "results.json").read_text())["tasks"]["vlrewardbench"]
+    assert task["judged"] == {"orders": 2, "samples": 1}
+    m = task["metrics"]
+    assert (m["swap_consistency"], m["first_position_rate"], m["accuracy/both_orders"]) == (100.0, 50.0, 100.0)
