@@ -114,12 +114,15 @@ def resolve_tasks(opts: RunOptions, adapter_kind: str = "judge") -> list[tuple[T
     if not (isinstance(opts.samples, int) and 1 <= opts.samples <= MAX_SAMPLES):
         raise UsageError(f"--samples {opts.samples}: a whole number of judgments per item, 1 to {MAX_SAMPLES}")
     if opts.orders == "both" or opts.samples > 1:
+        what = "--orders both" if opts.orders == "both" else f"--samples {opts.samples}"
         unable = [t.name for t, c in resolved if not t.both_orders or c.scorer]
         if unable:
-            what = "--orders both" if opts.orders == "both" else f"--samples {opts.samples}"
             raise UsageError(f"{what}: {', '.join(unable)} cannot be judged in both orders or sampled (a scalar "
                              f"scorer has neither; a pointwise task has no verdict to vote on); the tasks that can: "
                              f"{', '.join(n for n in TASKS.names() if TASKS.get(n).both_orders)}")
+        refused = [f"{t.name} ({why})" for t, c in resolved if (why := t.both_orders_refusal(c)) is not None]
+        if refused:
+            raise UsageError(f"{what}: {'; '.join(refused)}")
     return resolved
 
 

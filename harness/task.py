@@ -202,6 +202,11 @@ class Task(ABC):
         (`harness.reliability.positional_view` / `signed_view`); only for tasks with `both_orders`."""
         raise NotImplementedError(f"task {self.name!r} is not judged in both orders")
 
+    def both_orders_refusal(self, cfg: TaskConfig) -> str | None:
+        """Why `cfg.protocol` cannot be judged in both orders or sampled for votes (a protocol that scores each
+        candidate alone has no order to swap), None where it can; the runner refuses it before any work."""
+        return None
+
     def both_orders_deviation(self, cfg: TaskConfig) -> str | None:
         """What `--orders both` changes in `cfg.protocol` when its reference shows one fixed order (a deviation the
         run records), None where the protocol already shows either order."""

@@ -11,10 +11,13 @@ Data: HF `TIGER-Lab/EditReward-Bench` at commit 837769c (files `2pair/train-*.pa
 `4pair/...`, images embedded), one row per pairwise comparison: `id`, `instruction`, `source_image`,
 `candidate_1`, `candidate_2`, `ranking` (K=2: "A>B" | "B>A" | "A=B"; K=3/4: "A>C"-style over the
 comparison's two letters), `comparison_type` (K=3/4: "AvsC": candidate_1 is A, candidate_2 is C), and
-`dataset` ("2pair" ...), `score_1`, `score_2`, `model_1`, `model_2`, which are checked where present or
-ignored. `--data-dir DIR` holds the same files in the same layout (`huggingface-cli download --repo-type
-dataset TIGER-Lab/EditReward-Bench --local-dir DIR`); a subset directory that is absent is skipped and
-recorded. Sample ids are `k2/<id>` and `k<K>/<id>/<comparison_type>`.
+`dataset` ("2pair" ...), `model_1`, `model_2`, which are checked where present or ignored, and `score_1`,
+`score_2`: read as the two candidates' human scores where a row has both as numbers (the scripts carry them
+into their results unused; their scale could not be checked on real rows here), for the reliability metrics
+below; a value that is not a number is a load error, a missing one leaves the row without human scores.
+`--data-dir DIR` holds the same files in the same layout (`huggingface-cli download --repo-type dataset
+TIGER-Lab/EditReward-Bench --local-dir DIR`); a subset directory that is absent is skipped and recorded.
+Sample ids are `k2/<id>` and `k<K>/<id>/<comparison_type>`.
 
 Protocols (greedy decoding):
 - `official` (default): the benchmark's template for the row's K with the instruction, the source image and
@@ -23,7 +26,9 @@ Protocols (greedy decoding):
   is invalid and counts as wrong, as the scripts count it. Metrics: `accuracy/k2` (vote == human ranking;
   a human tie needs "A=B"), per K=3/4 `pairwise_accuracy/k<K>` (the scripts' individual accuracy) and
   `group_accuracy/k<K>` (tasks/editreward_metrics.py). The README's K=2/K=3/K=4 columns are `accuracy/k2`,
-  `group_accuracy/k3`, `group_accuracy/k4`.
+  `group_accuracy/k3`, `group_accuracy/k4`. With `--orders both` the other order is candidate_2 as Model A /
+  the left image (K=3/4: the comparison named `<second>vs<first>`), which the scripts never show: a named
+  deviation (`both_orders_deviation`).
 - `unifiedreward`: UnifiedReward-Edit's pairwise-rank prompt (CodeGoat24/UnifiedReward @ ff6f520,
   `UnifiedReward-Edit/edit_pairwise_rank.py`: source image, edited image 1, edited image 2, then the text), the
   order swapped per (seed, id), the three-way parser of tasks.pairwise ("Image N is better", "equally good");
@@ -32,10 +37,18 @@ Protocols (greedy decoding):
   `pairwise_accuracy/k2` and `pairwise_accuracy` (all pairs) with ties, `pairwise_accuracy/k3|k4` without,
   `strict_accuracy/k<K>` and `strict_accuracy` (the whole ranking right; a K=2 human tie right when the
   margin is within the K=2 optimal epsilon).
+
+Reliability (docs/reliability.md, "Understanding, edit and video tasks"; tasks/editreward_metrics.py): where rows
+carry human scores, accuracy per bucket of |score_1 - score_2| (`accuracy/human_score_gap/<bucket>`, every
+protocol), and for the `scores` protocol Spearman's rho and Kendall's tau-b of the scorer's candidate scores
+with the human ones (`spearman/human_score`, `kendall_tau_b/human_score`). `--orders both` (judge protocols):
+each order's group is a group of its own for the group accuracy; `order_verdict` is
+`harness.reliability.positional_view` with tie 0.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import replace
 from itertools import combinations
@@ -45,6 +58,7 @@ from typing import Any, Mapping, Sequence
 from harness.errors import UsageError
 from harness.records import Generation, Judgment, MediaRef, Part, Reply, Request, Sample
 from harness.registry import task
+from harness.reliability import OrderVerdict, positional_view
 from harness.rows import DatasetInfo, IdRule, RowSource, local_info
 from harness.task import Parsed, ProtocolSpec, Row, Scoring, Tally, Task, TaskConfig
 
@@ -110,6 +124,7 @@ class EditRewardBenchTiger(Task):
     scorer_protocol = "scores"
     splits = ("train",)
     generation = {"official": GENERATION, "unifiedreward": GENERATION}
+    both_orders = True
 
     # ---- rows -> samples ----------------------------------------------------------------------------
     def rows(self, cfg: TaskConfig) -> RowSource:
@@ -161,16 +176,19 @@ class EditRewardBenchTiger(Task):
         if cfg.protocol == "scores":
             return scorer_requests(sample, d["instruction"], [("A", first), ("B", second)])
         if cfg.protocol == "official":
+            # The scripts never swap; --orders both adds candidate_2 on the left, its letter named first.
+            swapped = cfg.flip_order
+            left, right = (second, first) if swapped else (first, second)
             texts = {"<source_prompt>": "", "<target_prompt>": "", "<instruct_prompt>": d["instruction"],
-                     "<comparison_type>": d["comparison_type"]}
+                     "<comparison_type>": f"{d['y']}vs{d['x']}" if swapped else d["comparison_type"]}
             parts = slot_parts(load_template(TEMPLATES[d["k"]]), texts,
-                               {"<source_image>": source, "<left_output_image>": first,
-                                "<right_output_image>": second})
-            return [Request(sample.id, sample.id, parts, GENERATION, meta={"swapped": False})]
-        swapped = seeded_swap(cfg.seed, sample.id)
+                               {"<source_image>": source, "<left_output_image>": left,
+                                "<right_output_image>": right})
+            return [Request(sample.id, sample.id, parts, GENERATION, meta={"swapped": swapped})]
+        swapped = seeded_swap(cfg.seed, sample.id) != cfg.flip_order  # --orders both: the other order
         shown = (second, first) if swapped else (first, second)
         text = load_template(UR_TEMPLATE).replace("{instruction}", d["instruction"])
-        gold = 0 if d["h"] == 0 else 1 if (d["h"] == 1) != swapped else 2  # where the better one is shown
+        gold = shown_gold(d["h"], swapped)
         return [Request(sample.id, sample.id, (source, *shown, text), GENERATION,
                         meta={"swapped": swapped, "gold": gold})]
 
@@ -178,14 +196,18 @@ class EditRewardBenchTiger(Task):
     def parse(self, sample: Sample, exchanges: Sequence[tuple[Request, Reply]], cfg: TaskConfig) -> Parsed:
         d = sample.data
         outcome: dict[str, Any] = {"k": d["k"], "group": d["group"], "pair": d["x"] + d["y"], "h": d["h"]}
+        if d["human_scores"] is not None:
+            outcome["human_scores"] = list(d["human_scores"])
         if cfg.protocol == "scores":
             status, scored, reason = margin_outcome(exchanges, d["h"])
             return Parsed(status, {**outcome, **scored}, reason)  # type: ignore[arg-type]
         request, reply = exchanges[0]
         text = reply.text or ""
         if cfg.protocol == "official":
-            vote = official_vote(text, d["k"], d["x"], d["y"])
-            outcome.update(vote=vote, correct=vote == d["ranking"])
+            swapped = bool(request.meta["swapped"])
+            vote, position = shown_vote(text, d["k"], d["x"], d["y"], swapped)
+            outcome.update(vote=vote, correct=vote == d["ranking"], swapped=swapped, verdict=position,
+                           gold=shown_gold(d["h"], swapped))
             if vote == UNKNOWN:
                 return Parsed("invalid", outcome, "the benchmark's parser reads no verdict ('Unknown'; counted "
                                                   "wrong, as its scripts count it)")
@@ -198,6 +220,37 @@ class EditRewardBenchTiger(Task):
     # ---- score ------------------------------------------------------------------------------------
     def score(self, judgments: Sequence[Judgment], cfg: TaskConfig) -> Scoring:
         return score_scalar(judgments) if cfg.protocol == "scores" else score_votes(judgments)
+
+    # ---- both orders ------------------------------------------------------------------------------
+    def order_verdict(self, outcome: Mapping[str, Any]) -> OrderVerdict:
+        """`verdict` the position named (1, 2; 0 "equally good" / A=B), `gold` where the better candidate is
+        shown (0 for a human tie), `swapped`: candidate_2 shown first."""
+        return positional_view(outcome, tie=0)
+
+    def both_orders_deviation(self, cfg: TaskConfig) -> str | None:
+        if cfg.protocol != "official":
+            return None  # `unifiedreward` already swaps per (seed, id)
+        return ("--orders both: also judged with candidate_2 as Model A / the left image (K=3/4: the comparison "
+                "named '<second>vs<first>'), an order the benchmark's scripts never show")
+
+
+def shown_gold(h: int, swapped: bool) -> int:
+    """The position (1, 2) the better candidate is shown at, 0 for a human tie (h: 1 candidate_1, -1 the other)."""
+    return 0 if h == 0 else 1 if (h == 1) != swapped else 2
+
+
+def shown_vote(text: str, k: int, x: str, y: str, swapped: bool) -> tuple[str, int | None]:
+    """The `official` reading of a reply to candidates x (candidate_1) and y, shown y first when `swapped`: (the
+    vote in the row's letters, as `ranking` spells it; the position it names: 1, 2, 0 for A=B, None otherwise).
+    K=2's template names positions ("Model A" is whoever is shown first), so its vote is unswapped; K=3/4's names
+    the candidates' letters in the comparison shown, so its vote is already the row's."""
+    if k == 2:
+        shown = official_vote(text, 2)
+        position = {"A>B": 1, "B>A": 2, "A=B": 0}.get(shown)
+        return ({"A>B": "B>A", "B>A": "A>B"}.get(shown, shown) if swapped else shown), position
+    left, right = (y, x) if swapped else (x, y)
+    vote = official_vote(text, k, left, right)
+    return vote, {f"{left}>{right}": 1, f"{right}>{left}": 2}.get(vote)
 
 
 def slot_parts(template: str, texts: Mapping[str, str], media: Mapping[str, MediaRef]) -> tuple[Part, ...]:
@@ -351,8 +404,27 @@ def _validate(row: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str | None
             return None, f"field {column!r} holds no embedded image bytes"
         images[column] = data
     x, y, h = pair
+    scores = _human_scores(row)
+    if isinstance(scores, str):
+        return None, scores
     source_id = str(source_id)
     return {"k": k, "source_id": source_id, "group": f"k{k}/{script_group(source_id)}", "instruction": instruction,
-            "ranking": row["ranking"], "comparison_type": f"{x}vs{y}", "x": x, "y": y, "h": h,
+            "ranking": row["ranking"], "comparison_type": f"{x}vs{y}", "x": x, "y": y, "h": h, "human_scores": scores,
             "source_bytes": images["source_image"], "first_bytes": images["candidate_1"],
             "second_bytes": images["candidate_2"]}, None
+
+
+def _human_scores(row: Mapping[str, Any]) -> tuple[float, float] | None | str:
+    """(score_1, score_2) when the row has both as finite numbers; None when either is missing (absent, null or
+    NaN, which is how a Parquet float column stores a missing value); why, for a value that is not a number."""
+    values = []
+    for column in ("score_1", "score_2"):
+        value = row.get(column)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"field {column!r} must be a number (the candidate's human score) or null, got {value!r}"
+        values.append(float(value))
+    if not all(math.isfinite(v) for v in values):
+        return None
+    return values[0], values[1]

@@ -15,6 +15,10 @@ right when |s1 - s2| <= the K=2 optimal epsilon.
 
 Bootstrap: metrics are computed over resampled comparison rows; a group weighs by the share of its answered
 comparisons drawn (count / present), so the full set (each row once) gives every group weight exactly 1.
+
+`--orders both` (records `<id>` and `<id>::swapped`): every judgment is a comparison row, and each order's rows
+of a group form a group of their own (`order_groups`), so a group is right in an order when every comparison of
+it is right in that order. Rows with human scores add `tasks/editreward_human_scores.py`'s metrics.
 """
 
 from __future__ import annotations
@@ -23,7 +27,10 @@ from itertools import combinations
 from typing import TYPE_CHECKING, Any, Sequence
 
 from harness.records import Judgment
+from harness.reliability import split_record_id
 from harness.task import Scoring
+
+from .editreward_human_scores import CandidateScores, HumanGap
 
 if TYPE_CHECKING:
     import numpy as np
@@ -138,16 +145,24 @@ def _codes(names: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     return codes, list(table)
 
 
+def order_groups(rows: Sequence[Judgment]) -> list[str]:
+    """Each row's group, the swapped order's (`--orders both`) named apart: `<group>::swapped`."""
+    return [str(j.outcome["group"]) + ("::swapped" if split_record_id(j.sample_id)[1] else "") for j in rows]
+
+
 def score_votes(judgments: Sequence[Judgment]) -> Scoring:
     """A judge's verdicts: `accuracy/k2`, `group_accuracy/k3|k4` (the README's K=2/3/4 columns) and
     `pairwise_accuracy/k3|k4` (the scripts' individual accuracy). An invalid reply is a wrong comparison;
-    a failed one is absent (its group, if it has answered comparisons, is then incomplete and wrong)."""
+    a failed one is absent (its group, if it has answered comparisons, is then incomplete and wrong).
+    With human scores, also `accuracy/human_score_gap/<bucket>` over every scored row."""
     import numpy as np
 
     scored = [j for j in judgments if j.status != "error"]
     k = np.array([j.outcome["k"] for j in scored], dtype=np.int64)
     correct = np.array([bool(j.outcome.get("correct")) for j in scored], dtype=bool)
-    group, names = _codes([j.outcome["group"] for j in scored])
+    group, names = _codes(order_groups(scored))
+    gap = HumanGap.of(scored)
+    every = np.ones(correct.size, dtype=bool)
     group_k = np.zeros(len(names), dtype=np.int64)
     group_k[group] = k
     expected = np.array([PAIRS_PER_GROUP[int(g)] for g in group_k], dtype=np.int64)
@@ -159,11 +174,16 @@ def score_votes(judgments: Sequence[Judgment]) -> Scoring:
             out[f"group_accuracy/k{size}"] = group_mean(idx, group, right.astype(float), present, k == size)
         for size in (3, 4):
             out[f"pairwise_accuracy/k{size}"] = _pct(correct[idx[k[idx] == size]])
+        if gap is not None:
+            out.update(gap.accuracy(correct, every, idx))
         return out
 
-    details = {f"k{size}": {"rows": int((k == size).sum()), "groups": int((group_k == size).sum()),
-                            "complete_groups": int(((group_k == size) & (present == expected)).sum())}
-               for size in (2, 3, 4)}
+    details: dict[str, Any] = {
+        f"k{size}": {"rows": int((k == size).sum()), "groups": int((group_k == size).sum()),
+                     "complete_groups": int(((group_k == size) & (present == expected)).sum())}
+        for size in (2, 3, 4)}
+    if gap is not None:
+        details["human_score_gap"] = gap.details(every)
     rows = {"accuracy/k2": k == 2, "pairwise_accuracy/k3": k == 3, "pairwise_accuracy/k4": k == 4}
     return Scoring(compute, [j.sample_id for j in scored], details=details, correct=correct, accuracy_rows=rows)
 
@@ -196,8 +216,12 @@ def _strict_groups(rows: Sequence[Judgment], group: np.ndarray, group_k: np.ndar
 
 def score_scalar(judgments: Sequence[Judgment]) -> Scoring:
     """A scalar scorer's margins (candidate_1 - candidate_2), scored as `eval_bench.py`
-    `evaluate_edit_reward_bench`; rows without two finite scores are left out (n_invalid)."""
+    `evaluate_edit_reward_bench`; rows without two finite scores are left out (n_invalid). With human scores,
+    also `accuracy/human_score_gap/<bucket>` (h·m > 0 over the rows humans did not tie) and the rank
+    correlation of the candidates' scores with the human scores."""
     import numpy as np
+
+    from harness.calibration import margin_correct
 
     scored = [j for j in judgments if j.status == "ok"]
     k = np.array([j.outcome["k"] for j in scored], dtype=np.int64)
@@ -212,6 +236,8 @@ def score_scalar(judgments: Sequence[Judgment]) -> Scoring:
     counted, right, differing = _strict_groups([j for j, big in zip(scored, many) if big], group[many],
                                                group_k, expected)
     counted_row = counted[group] & many
+    gap, candidates = HumanGap.of(scored), CandidateScores.of(scored)
+    row_right, not_tied = margin_correct(h, m)
 
     def compute(idx: np.ndarray) -> dict[str, float]:
         two = idx[k[idx] == 2]
@@ -229,9 +255,17 @@ def score_scalar(judgments: Sequence[Judgment]) -> Scoring:
             rows = idx[k[idx] == size]
             out[f"pairwise_accuracy/k{size}"] = 100.0 * accuracy_without_ties(h[rows], m[rows])
         out["pairwise_accuracy"] = 100.0 * accuracy_with_ties(h[idx], m[idx])[0]
+        if gap is not None:
+            out.update(gap.accuracy(row_right, not_tied, idx))
+        if candidates is not None:
+            out.update(candidates.correlations(idx))
         return out
 
     details = {"groups_ranked": {f"k{size}": int((counted & (group_k == size)).sum()) for size in (3, 4)},
                "groups_left_out": {f"k{size}": int((~counted & (group_k == size)).sum()) for size in (3, 4)},
                "candidates_scored_differently": differing, "n_human_ties": int((h == 0).sum())}
+    if gap is not None:
+        details["human_score_gap"] = gap.details(not_tied)
+    if candidates is not None:
+        details["human_score_correlation"] = candidates.details()
     return Scoring(compute, [j.sample_id for j in scored], details=details)

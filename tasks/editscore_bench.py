@@ -28,6 +28,12 @@ Protocols (greedy decoding):
 Metrics (%, the script's fractions x 100): per dimension `accuracy/<dimension>` (the mean over the subtasks
 present: the script's `average`), `accuracy/<dimension>/<group>` for its four groups, and
 `accuracy/<dimension>/<subtask>`.
+
+`--orders both` (docs/reliability.md, "Understanding, edit and video tasks"): the `unifiedreward` protocol, its
+seeded order inverted (`order_verdict`: `harness.reliability.positional_view`, tie 0 for "equally good"; the
+benchmark has no human ties). `editscore` scores each candidate alone, so it has no order to swap and refuses
+(`both_orders_refusal`). The rows carry no human margin and no human scores, so there are no accuracy-by-margin
+or calibration metrics.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from typing import Any, Mapping, Sequence
 from harness.errors import UsageError
 from harness.records import Generation, Judgment, Reply, Request, Sample
 from harness.registry import task
+from harness.reliability import OrderVerdict, positional_view
 from harness.rows import DatasetInfo, IdRule, RowSource, local_info
 from harness.task import Parsed, ProtocolSpec, Row, Scoring, Tally, Task, TaskConfig
 
@@ -99,6 +106,7 @@ class EditRewardBenchEditScore(Task):
     scorer_protocol = "scores"
     splits = ("train",)
     generation = {"editscore": EDITSCORE_GENERATION, "unifiedreward": UR_GENERATION}
+    both_orders = True
 
     # ---- rows -> samples ----------------------------------------------------------------------------
     def rows(self, cfg: TaskConfig) -> RowSource:
@@ -136,7 +144,7 @@ class EditRewardBenchEditScore(Task):
         if cfg.protocol == "scores":
             return scorer_requests(sample, d["instruction"], [("A", first), ("B", second)])
         if cfg.protocol == "unifiedreward":
-            swapped = seeded_swap(cfg.seed, sample.id)
+            swapped = seeded_swap(cfg.seed, sample.id) != cfg.flip_order  # --orders both: the other order
             shown = (second, first) if swapped else (first, second)
             text = load_template("editreward_unifiedreward_edit_rank.txt").replace("{instruction}", d["instruction"])
             return [Request(sample.id, sample.id, (source, *shown, text), UR_GENERATION,
@@ -180,6 +188,22 @@ class EditRewardBenchEditScore(Task):
     # ---- score ------------------------------------------------------------------------------------
     def score(self, judgments: Sequence[Judgment], cfg: TaskConfig) -> Scoring:
         return score_subtasks(judgments, scorer=cfg.protocol == "scores")
+
+    # ---- both orders ------------------------------------------------------------------------------
+    def order_verdict(self, outcome: Mapping[str, Any]) -> OrderVerdict:
+        """`unifiedreward`: `verdict` the image named (1, 2; 0 "equally good"), `gold` where the preferred one is
+        shown, `swapped`: the second output image shown first."""
+        return positional_view(outcome, tie=0)
+
+    def both_orders_refusal(self, cfg: TaskConfig) -> str | None:
+        """Why `cfg.protocol` cannot be judged in both orders, None where it can."""
+        if cfg.protocol == "editscore":
+            return ("protocol 'editscore' scores each candidate alone (its own SC and PQ prompts): there is no answer "
+                    "order to swap; use --protocol unifiedreward")
+        return None
+
+    def both_orders_deviation(self, cfg: TaskConfig) -> str | None:
+        return None  # `unifiedreward` already swaps per (seed, id); the benchmark's own protocol is pointwise
 
 
 # ---- EditScore's score arithmetic ------------------------------------------------------------------------

@@ -49,6 +49,13 @@ Before all of them, rows are grouped by prompt then criterion with the last row 
 winning, after the first-question-id rule. Errors (no reply) are left out, as everywhere in the harness.
 Bootstrap replicates resample criterion rows; the prompt-level metrics of a replicate read the distinct rows
 it drew (so their interval is approximate).
+
+`--orders both` (docs/reliability.md, "Understanding, edit and video tasks"): each row is also judged in the other
+order (`official`: pred_b as Response 1, which the reference never shows, a named deviation; `strict`: its
+per-prompt order inverted). Each order's rows are a table of their own for the rules and metrics above (question
+ids and prompts are (order, id)): the accuracies count every judgment, the prompt-level metrics every (prompt,
+order). `order_verdict` (`crit_view`) reads `prediction` / `preference` / `swapped`. The rows carry a preference
+per criterion and no agreement level or score, so there is no accuracy by margin and no calibration.
 """
 
 from __future__ import annotations
@@ -61,6 +68,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from harness.records import Generation, Judgment, MediaRef, Reply, Request, Sample
 from harness.registry import task
+from harness.reliability import INVALID, OrderVerdict, split_record_id
 from harness.rows import RawRow, hub_rows, local_rows, path_media
 from harness.task import (DataSpec, HubLayout, IdRule, LocalLayout, Parsed, ProtocolSpec, Row, RowSource, Scoring,
                           Task, TaskConfig)
@@ -150,6 +158,7 @@ class MultiCrit(Task):
     splits = SPLITS
     generation = {"official": GENERATION, "strict": GENERATION}
     data = DataSpec(hub=HUB, local=LOCAL)
+    both_orders = True
 
     #: The split being read (set by `rows`): a row labelled with another split is a load error.
     _split: str | None = None
@@ -183,7 +192,8 @@ class MultiCrit(Task):
     # ---- requests ----------------------------------------------------------------------------------
     def requests(self, sample: Sample, cfg: TaskConfig) -> list[Request]:
         d = sample.data
-        swapped = cfg.protocol == "strict" and seeded_swap(cfg.seed, d["prompt_id"])
+        # --orders both: the other order is every decision inverted (`official` then shows pred_b first).
+        swapped = (cfg.protocol == "strict" and seeded_swap(cfg.seed, d["prompt_id"])) != cfg.flip_order
         first, second = (d["pred_b"], d["pred_a"]) if swapped else (d["pred_a"], d["pred_b"])
         text = judge_prompt(d["split"], d["criterion"], d["question"], first, second)
         return [Request(sample.id, sample.id, (*sample.media, text), GENERATION, meta={"swapped": swapped})]
@@ -204,8 +214,32 @@ class MultiCrit(Task):
     # ---- score -------------------------------------------------------------------------------------
     def score(self, judgments: Sequence[Judgment], cfg: TaskConfig) -> Scoring:
         split = cfg.split or SPLITS[0]
-        table = CritTable.from_outcomes([j.outcome for j in judgments if j.status != "error"], CRITERIA[split])
-        return table.scoring([j.sample_id for j in judgments if j.status != "error"])
+        scored = [j for j in judgments if j.status != "error"]
+        table = CritTable.from_outcomes([j.outcome for j in scored], CRITERIA[split],
+                                        flipped=[split_record_id(j.sample_id)[1] for j in scored])
+        return table.scoring([j.sample_id for j in scored])
+
+    # ---- both orders -------------------------------------------------------------------------------
+    def order_verdict(self, outcome: Mapping[str, Any]) -> OrderVerdict:
+        return crit_view(outcome)
+
+    def both_orders_deviation(self, cfg: TaskConfig) -> str | None:
+        if cfg.protocol != "official":
+            return None  # `strict` already swaps per (seed, prompt_id)
+        return "--orders both: also judged with pred_b as Response 1, an order the reference never shows"
+
+
+def crit_view(outcome: Mapping[str, Any]) -> OrderVerdict:
+    """One criterion row as an underlying choice: response 0 is pred_a (model_a), response 1 pred_b; `swapped`:
+    pred_b shown as Response 1; a row without a prediction is `INVALID`."""
+    swapped, preference = outcome.get("swapped"), str(outcome.get("preference", "")).strip().lower()
+    if not isinstance(swapped, bool):
+        raise ValueError(f"outcome field 'swapped' must be true or false, not {swapped!r}")
+    if preference not in VALID_PREFERENCES:
+        raise ValueError(f"outcome field 'preference' {outcome.get('preference')!r} is not model_a or model_b")
+    prediction = outcome.get("prediction")
+    choice = VALID_PREFERENCES.index(prediction) if prediction in VALID_PREFERENCES else INVALID
+    return OrderVerdict(choice, VALID_PREFERENCES.index(preference), int(swapped))
 
 
 def _validate(fields: Mapping[str, Any], split: str | None) -> tuple[str | None, dict[str, Any]]:
@@ -255,24 +289,32 @@ class CritTable:
     details: Mapping[str, int]
 
     @classmethod
-    def from_outcomes(cls, outcomes: Sequence[Mapping[str, Any]], criteria: tuple[str, ...]) -> "CritTable":
+    def from_outcomes(cls, outcomes: Sequence[Mapping[str, Any]], criteria: tuple[str, ...],
+                      flipped: Sequence[bool] | None = None) -> "CritTable":
+        """`flipped[i]`: row i is a judgment in the other order (`--orders both`); each order's rows are a table
+        of their own, their question ids and prompts keyed by (order, id)."""
         import numpy as np
 
         n = len(outcomes)
         order = sorted(range(n), key=lambda i: outcomes[i].get("index", i))  # dataset order
-        seen: set[str] = set()
+        flips = [False] * n if flipped is None else [bool(f) for f in flipped]
+
+        def prompt_of(i: int) -> str:
+            return str(outcomes[i]["prompt_id"]) + ("::swapped" if flips[i] else "")
+
+        seen: set[tuple[bool, str]] = set()
         last: dict[tuple[str, str], int] = {}
         duplicates = 0
         for i in order:
-            qid = str(outcomes[i]["question_id"])
+            qid = (flips[i], str(outcomes[i]["question_id"]))
             if qid in seen:
                 duplicates += 1
                 continue
             seen.add(qid)
-            last[(str(outcomes[i]["prompt_id"]), str(outcomes[i]["criterion"]))] = i
+            last[(prompt_of(i), str(outcomes[i]["criterion"]))] = i
         kept = np.zeros(n, dtype=bool)
         kept[list(last.values())] = True
-        prompts = {p: k for k, p in enumerate(dict.fromkeys(str(outcomes[i]["prompt_id"]) for i in order))}
+        prompts = {p: k for k, p in enumerate(dict.fromkeys(prompt_of(i) for i in order))}
         prediction = [o.get("prediction") for o in outcomes]
         preference = [str(o["preference"]) for o in outcomes]
         pairs: list[tuple[int, int]] = []
@@ -289,7 +331,7 @@ class CritTable:
         return cls(
             criteria=criteria,
             criterion=np.array([index.get(str(o["criterion"]), -1) for o in outcomes], dtype=np.intp),
-            prompt=np.array([prompts[str(o["prompt_id"])] for o in outcomes], dtype=np.intp),
+            prompt=np.array([prompts[prompt_of(i)] for i in range(n)], dtype=np.intp),
             kept=kept & np.array([str(o["criterion"]) in index for o in outcomes], dtype=bool),
             match=np.array([p is not None and p.strip().lower() == q.strip().lower()
                             for p, q in zip(prediction, preference)], dtype=bool),

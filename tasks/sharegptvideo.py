@@ -16,6 +16,11 @@ used as given, each frame resized), frames before the text, answer order from (s
 script's own parser (cut after "Overall Judgment", stop at the first ".") cannot match its own gold
 strings, so the verdict is read by the robust pairwise parser ("Response 2 is better", "Answer 1 is
 better", ...); a reply naming both or neither is invalid and wrong. Metric: `accuracy`.
+
+`--orders both` (docs/reliability.md, "Understanding, edit and video tasks"): each pair also judged with the
+seeded order inverted (`order_verdict`: `harness.reliability.positional_view`). The paper's script shows the
+file's order, never swapped; `strict` already swaps per (seed, id) (a deviation it names), so `both` adds none of
+its own. A pair carries only `gold`: no human margin, no human scores.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any, Mapping, Sequence
 
 from harness.records import Generation, Judgment, MediaRef, Reply, Request, Sample
 from harness.registry import task
+from harness.reliability import OrderVerdict, positional_view
 from harness.task import DataSpec, LocalLayout, Parsed, ProtocolSpec, Row, Scoring, Task, TaskConfig
 
 from .pairwise import score_accuracy, seeded_swap
@@ -39,6 +45,7 @@ class ShareGPTVideoPairs(Task):
     version = "1"
     splits = ("test",)
     default_protocol = "strict"
+    both_orders = True
     protocols = {
         "strict": ProtocolSpec(
             "strict", "1", "the paper's video-understanding pair prompt, 8 frames, seeded swap, robust parser",
@@ -77,7 +84,7 @@ class ShareGPTVideoPairs(Task):
 
     def requests(self, sample: Sample, cfg: TaskConfig) -> list[Request]:
         d = sample.data
-        swapped = seeded_swap(cfg.seed, sample.id)
+        swapped = seeded_swap(cfg.seed, sample.id) != cfg.flip_order  # --orders both: the other order
         first, second = (d["responses"][1], d["responses"][0]) if swapped else tuple(d["responses"])
         text = render(load_template("video_und_pair_unifiedreward.txt"),
                       {"Query": d["prompt"], "R1": first, "R2": second}, ())
@@ -95,3 +102,10 @@ class ShareGPTVideoPairs(Task):
 
     def score(self, judgments: Sequence[Judgment], cfg: TaskConfig) -> Scoring:
         return score_accuracy(judgments)
+
+    def order_verdict(self, outcome: Mapping[str, Any]) -> OrderVerdict:
+        """`verdict` the answer named (1, 2), `gold` where the better response is shown, `swapped` the order."""
+        return positional_view(outcome)
+
+    def both_orders_deviation(self, cfg: TaskConfig) -> str | None:
+        return None  # `strict` swaps per (seed, id) already

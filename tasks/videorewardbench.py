@@ -34,16 +34,22 @@ Protocols (greedy; chosen/rejected shown in an order decided per triplet from (s
   63.0% at 64 frames, its main-table number);
 - `unifiedreward`: 8 frames evenly spaced at 512x512, as the UnifiedReward video-understanding script feeds
   its judge.
+
+`--orders both` (docs/reliability.md, "Understanding, edit and video tasks"): each triplet also judged with the
+seeded order inverted (`order_verdict`: `harness.reliability.positional_view`). Both protocols already randomise
+the order, so it is no deviation of theirs; the benchmark's own order could not be read. A triplet carries no human
+margin (one chosen, one rejected) and no human scores: no accuracy-by-margin or calibration metrics.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from harness.records import Generation, Judgment, MediaRef, Reply, Request, Sample
 from harness.registry import task
+from harness.reliability import OrderVerdict, positional_view
 from harness.task import DataSpec, HubLayout, IdRule, LocalLayout, Parsed, ProtocolSpec, Row, Scoring, \
     Task, TaskConfig
 
@@ -109,6 +115,7 @@ class VideoRewardBench(Task):
     default_protocol = "strict"
     splits = ("test",)
     generation = {"strict": GENERATION, "unifiedreward": GENERATION}
+    both_orders = True
     data = DataSpec(
         hub=HubLayout(HF_DATASET, HF_REVISION, ids=IdRule(("id",), fallback="row-{index}"), needs_revision=True),
         local=LocalLayout(FILE_NAME, {"video": "video"},
@@ -139,7 +146,7 @@ class VideoRewardBench(Task):
     # ---- requests ------------------------------------------------------------------------------------
     def requests(self, sample: Sample, cfg: TaskConfig) -> list[Request]:
         d = sample.data
-        swapped = seeded_swap(cfg.seed, sample.id)
+        swapped = seeded_swap(cfg.seed, sample.id) != cfg.flip_order  # --orders both: the other order
         first, second = (d["rejected"], d["chosen"]) if swapped else (d["chosen"], d["rejected"])
         frames = FRAMES[cfg.protocol]
         video = dataclasses.replace(sample.media[0], frames=frames.count, sampling="linspace", resize=frames.resize)
@@ -159,6 +166,14 @@ class VideoRewardBench(Task):
     # ---- score ---------------------------------------------------------------------------------------
     def score(self, judgments: Sequence[Judgment], cfg: TaskConfig) -> Scoring:
         return score_dimensions(judgments)
+
+    # ---- both orders ---------------------------------------------------------------------------------
+    def order_verdict(self, outcome: Mapping[str, Any]) -> OrderVerdict:
+        """`verdict` the answer named (1, 2), `gold` where the chosen one is shown, `swapped`: rejected shown first."""
+        return positional_view(outcome)
+
+    def both_orders_deviation(self, cfg: TaskConfig) -> str | None:
+        return None  # both protocols swap per (seed, id) already
 
 
 def score_dimensions(judgments: Sequence[Judgment]) -> Scoring:
