@@ -150,7 +150,8 @@ def _h(table: JudgmentTable, slot: Slot) -> np.ndarray:
 def _arena(table: JudgmentTable, slot: Slot) -> np.ndarray:
     import numpy as np
 
-    return outcome_array(table, "vote", _ARENA, np.int8)
+    shown = outcome_array(table, "vote", _ARENA, np.int8)  # A/B as shown: a record of the other order is swapped
+    return _unswap(shown, outcome_array(table, "swapped", bool, bool, False))
 
 
 def _margin_sign(value: Any) -> int:

@@ -44,6 +44,12 @@ chain-of-thought prompts) is sent it in place of the UnifiedReward prompt by `st
 `unifiedreward-qwen`; `unifiedreward-qwen` then sends the media and generates as that family's script does (e.g.
 Think-qwen3's 8 frames a video), the script protocols keep their verdict rules, and `strict` reads the reply with
 the family's parser. Each sample's outcome names the family template (`template`).
+
+`--orders both` (every protocol but `scores`): each item is also judged with its order decision inverted (the
+runner's `TaskConfig.flip_order`), `genai-arena` with the right candidate as model A (its vote then names the shown
+order; `correct` reads it against the shown order's label) and the image `unifiedreward` with the right image first:
+both protocols only ever show the dataset's order, a named deviation (`both_orders_deviation`). Verdicts are read
+back as the response picked by `arena_view` (the vote) or `tasks.pairwise.three_way_view`.
 """
 
 from __future__ import annotations
@@ -54,12 +60,13 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 from harness.records import Generation, Judgment, MediaKind, MediaRef, Part, Reply, Request, Sample
 from harness.registry import task
+from harness.reliability import OrderVerdict, signed_view
 from harness.task import DataSpec, HubLayout, IdRule, LocalLayout, Parsed, ProtocolSpec, Row, Scoring, Task, TaskConfig
 
-from .pairwise import (ARENA_CORRECT, QWEN_IMAGE_GENERATION, QWEN_MAX_FRAMES, QWEN_VIDEO_GENERATION, VOTE_TO_H,
-                       arena_vote, choices_draw, margin_outcome, qwen_script_verdict, score_accuracy, score_margins,
-                       score_script_accuracy, score_three_way, scorer_requests, seeded_swap, shown_h,
-                       three_way_choice)
+from .pairwise import (ARENA_CORRECT, NO_VERDICT, QWEN_IMAGE_GENERATION, QWEN_MAX_FRAMES, QWEN_VIDEO_GENERATION,
+                       VOTE_TO_H, arena_vote, choices_draw, margin_outcome, qwen_script_verdict, score_accuracy,
+                       score_margins, score_script_accuracy, score_three_way, scorer_requests, seeded_swap, shown_h,
+                       three_way_choice, three_way_view)
 from reward.families import (FAMILIES, IMAGE_EDIT_PAIR_RANK, IMAGE_GENERATION_PAIR_RANK, VIDEO_GENERATION_PAIR_RANK,
                               FamilyPrompt, task_prompt)
 
@@ -127,6 +134,18 @@ class GenAIBench(Task):
     version = "1"
     splits = ("test_v1", "test")
     scorer_protocol = "scores"
+    both_orders = True
+
+    def order_verdict(self, outcome: Mapping[str, Any]) -> OrderVerdict:
+        """The response a record picks: the arena's vote, or a three-way verdict."""
+        return arena_view(outcome) if "vote" in outcome else three_way_view(outcome)
+
+    def both_orders_deviation(self, cfg: TaskConfig) -> str | None:
+        if cfg.protocol == "genai-arena":
+            return "--orders both: also judged in the order the benchmark never shows (the right candidate as model A)"
+        if cfg.protocol == "unifiedreward" and self.spec.kind == "image":
+            return "--orders both: also judged in the order the paper script never shows (the right image first)"
+        return None  # the other protocols already show either order (seeded)
 
     # ---- rows -> samples -----------------------------------------------------------------------------
     def sample(self, row: Row) -> Sample:
@@ -151,9 +170,12 @@ class GenAIBench(Task):
                                    [("A", prepared[self.spec.left]), ("B", prepared[self.spec.right])])
         if cfg.protocol == "genai-arena":
             prepared = {f: dataclasses.replace(m, **_frames(m, 16, "arange")) for f, m in media.items()}
+            if cfg.flip_order:  # --orders both: the right candidate in model A's slot
+                left, right = self.spec.left, self.spec.right
+                prepared[left], prepared[right] = prepared[right], prepared[left]
             parts = render_slots(load_template(self.spec.arena_template), {f: d[f] for f in self.spec.text_fields},
                                  prepared)
-            return [Request(sample.id, sample.id, parts, GENERATION, meta={"swapped": False})]
+            return [Request(sample.id, sample.id, parts, GENERATION, meta={"swapped": cfg.flip_order})]
         swapped = self._swapped(sample, cfg)
         first, second = (self.spec.right, self.spec.left) if swapped else (self.spec.left, self.spec.right)
         if cfg.protocol == "unifiedreward-edit":
@@ -209,11 +231,14 @@ class GenAIBench(Task):
         return [Request(sample.id, sample.id, parts, generation, meta={"swapped": swapped})]
 
     def _swapped(self, sample: Sample, cfg: TaskConfig) -> bool:
+        """True: the pair is shown right (B) first; the protocol's decision, inverted for the other order."""
         if cfg.protocol in ("strict", "unifiedreward-edit"):
-            return seeded_swap(cfg.seed, sample.id)
-        if self.spec.kind == "video" or cfg.protocol == "unifiedreward-qwen":  # the scripts' stream, seeded
-            return choices_draw(cfg.seed, sample.index)  # True: the pair is shown B first
-        return False
+            decision = seeded_swap(cfg.seed, sample.id)
+        elif self.spec.kind == "video" or cfg.protocol == "unifiedreward-qwen":  # the scripts' stream, seeded
+            decision = choices_draw(cfg.seed, sample.index)
+        else:
+            decision = False
+        return decision != cfg.flip_order
 
     # ---- parse ------------------------------------------------------------------------------------
     def parse(self, sample: Sample, exchanges: Sequence[tuple[Request, Reply]], cfg: TaskConfig) -> Parsed:
@@ -223,14 +248,17 @@ class GenAIBench(Task):
             return Parsed(status, outcome, reason)
         vote_type = sample.data["vote_type"]
         if not exchanges:  # unifiedreward-qwen: the script skips a human tie and counts it wrong
-            return Parsed("ok", {"vote_type": vote_type, "h": h, "asked": False, "correct": False})
+            return Parsed("ok", {"vote_type": vote_type, "h": h, "asked": False, "correct": False, "verdict": None,
+                                 "swapped": self._swapped(sample, cfg)})
         request, reply = exchanges[0]
         text = reply.text or ""
+        swapped = request.meta["swapped"]
         if cfg.protocol == "genai-arena":
             vote = arena_vote(text)
-            outcome = {"vote_type": vote_type, "h": h, "vote": vote, "correct": vote in ARENA_CORRECT[vote_type]}
+            shown_vote_type = SHOWN_VOTE[vote_type] if swapped else vote_type  # the vote names shown positions
+            outcome = {"vote_type": vote_type, "h": h, "vote": vote, "correct": vote in ARENA_CORRECT[shown_vote_type],
+                       "swapped": swapped}
             return Parsed("ok" if vote else "invalid", outcome, None if vote else "no [[...]] verdict in the reply")
-        swapped = request.meta["swapped"]
         gold = shown_h(h, swapped)
         outcome = {"vote_type": vote_type, "h": h, "swapped": swapped}
         own = _edit_prompt(cfg) if cfg.protocol == "unifiedreward-edit" else self._family_prompt(cfg)
@@ -247,6 +275,7 @@ class GenAIBench(Task):
             predicted = qwen_script_verdict(text, self.spec.noun.title())
             outcome.update(asked=True, verdict=predicted, correct=predicted == gold)
             if predicted == 0:
+                outcome[NO_VERDICT] = True
                 return Parsed("invalid", outcome, f"no '{self.spec.noun.title()} N is better' in the reply (wrong, "
                                                   f"as the script counts it)")
             return Parsed("ok", outcome)
@@ -269,6 +298,7 @@ class GenAIBench(Task):
         predicted = 1 if "Video 1 is better" in text else -1 if "Video 2 is better" in text else 0
         outcome.update(verdict=predicted, correct=predicted == gold)
         if predicted == 0 and "equally good" not in text:
+            outcome[NO_VERDICT] = True
             return Parsed("invalid", outcome, "no 'Video N is better': read as a tie, as the paper script does")
         return Parsed("ok", outcome)
 
@@ -285,6 +315,21 @@ class GenAIBench(Task):
 
 #: The judge-family template kind each GenAI-Bench config's UnifiedReward prompt is (`reward.families`).
 FAMILY_KIND = {"image": IMAGE_GENERATION_PAIR_RANK, "video": VIDEO_GENERATION_PAIR_RANK}
+
+#: A human vote as seen with the pair shown swapped (right as model A).
+SHOWN_VOTE = {"leftvote": "rightvote", "rightvote": "leftvote", "tievote": "tievote", "bothbad_vote": "bothbad_vote"}
+#: The arena vote as a three-way verdict of the shown order: model A better (+1), model B (-1), a tie (0). The three
+#: kinds of tie are one tie here (which response, as `harness agreement` compares); the task's own accuracy keeps
+#: them apart. Any other vote (`[[A]]`, `[[A>]]`) is no verdict.
+ARENA_SIGNED = {"[[A>B]]": 1, "[[A>>B]]": 1, "[[B>A]]": -1, "[[B>>A]]": -1, "[[A=B]]": 0, "[[A=B=Good]]": 0,
+                "[[A=B=Bad]]": 0}
+
+
+def arena_view(outcome: Mapping[str, Any]) -> OrderVerdict:
+    """A `genai-arena` outcome (`vote` as shown, `h`, `swapped`) as the response it picks."""
+    vote = outcome.get("vote")
+    verdict = ARENA_SIGNED.get(vote) if isinstance(vote, str) else None
+    return signed_view({"verdict": verdict, "h": outcome.get("h"), "swapped": outcome.get("swapped")})
 
 EDIT_PROTOCOL = ProtocolSpec(
     "unifiedreward-edit", "1",

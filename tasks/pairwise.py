@@ -11,6 +11,10 @@ Answer order, shared by every pairwise benchmark (and the reward-dataset builder
 - `choices_draw(seed, index)` / `half_draw(seed, index)`: the authors' scripts' global streams, one draw per
   item in dataset order after `random.seed(seed)` (`random.choices([True, False])[0]`, resp.
   `random.random() < 0.5`); what a draw means (keep or swap) is each script's own.
+
+Judge reliability (docs/reliability.md, "Generation tasks"): `three_way_view` reads a three-way outcome as the
+response it picks for `--orders both`; `score_margins` adds, for scalar scorers, accuracy per quartile of |score
+margin| and the expected calibration error of the margin read as a preference probability.
 """
 
 from __future__ import annotations
@@ -19,13 +23,20 @@ import hashlib
 import math
 import random
 import re
+from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Sequence
 
 from harness.records import Generation, Judgment, MediaRef, Request, Sample
+from harness.reliability import INVALID, OrderVerdict, signed_view
 from harness.task import Scoring
 
 from .verdicts import normalise
+
+if TYPE_CHECKING:  # numpy only for annotations: `harness list` imports this module, never scores
+    import numpy as np
+
+    from harness.calibration import Buckets, ReliabilityDiagram
 
 VOTE_TO_H = {"leftvote": 1, "rightvote": -1, "tievote": 0, "bothbad_vote": 0}
 
@@ -113,6 +124,19 @@ def shown_h(h: int, swapped: bool) -> int:
     return -h if swapped else h
 
 
+#: Outcome field set (True) where a script protocol reads a reply stating no verdict as a default one (`verdict`
+#: holds the script's reading, the record is `invalid`): for the reliability metrics it is no verdict at all, so a
+#: judge cannot look consistent across the two orders by never concluding.
+NO_VERDICT = "no_verdict"
+
+
+def three_way_view(outcome: Mapping[str, Any]) -> OrderVerdict:
+    """A three-way outcome (`verdict` +1 / -1 / 0 as shown, `h`, `swapped`) as the response it picks
+    (`harness.reliability.signed_view`), `INVALID` where the reply stated no verdict (`NO_VERDICT`)."""
+    seen = signed_view(outcome)
+    return replace(seen, choice=INVALID) if outcome.get(NO_VERDICT) else seen
+
+
 def scorer_requests(sample: Sample, prompt: str, candidates: Sequence[tuple[str, MediaRef]]) -> list[Request]:
     """One request per candidate for a scalar scorer: the caption, then the candidate's medium."""
     return [Request(key=f"{sample.id}::{name}", sample_id=sample.id, parts=(prompt, media), generation=Generation(),
@@ -180,26 +204,103 @@ def score_three_way(judgments: Sequence[Judgment]) -> Scoring:
                    correct=correct, accuracy_rows={"tau": np.ones(correct.size, dtype=bool), "diff": ~tie})
 
 
+#: A scalar scorer's accuracy by difficulty: buckets at the quartiles of |score margin| (`accuracy/abs_margin/q<k>`).
+MARGIN_QUANTILES = 4
+#: Equal-width bins of the reliability diagram of P(A preferred).
+CALIBRATION_BINS = 10
+SCALE_RULE = "the median |m| over the pairs humans did not tie"
+
+
 def score_margins(judgments: Sequence[Judgment]) -> Scoring:
     """A scalar scorer's margins m = score(A) - score(B) against h: accuracy with ties (VideoAlign's
     algorithm, and the calibrated variant) and without ties, in %. Pairs without two finite scores are
-    `invalid` and left out (counted in n_invalid)."""
+    `invalid` and left out (counted in n_invalid).
+
+    Reliability (docs/reliability.md, "Generation tasks"), over the pairs humans did not tie (those
+    accuracy_without_ties counts): `accuracy/abs_margin/q1..q4`, accuracy_without_ties per quartile of |m|
+    (tied quartiles merge, so there can be fewer), and `ece` (x100), the expected calibration error of
+    P(A preferred) = 1 / (1 + exp(-m / scale)) against "humans preferred A", scale = the median |m|. The
+    quartile edges and the scale are the whole run's: a bootstrap replicate redraws the pairs, not them.
+    No `compute_many`: the tie-calibrated accuracy sorts each replicate, a loop of milliseconds."""
     import numpy as np
+    from harness.calibration import bucket_accuracy, margin_correct
     from harness.metrics import accuracy_with_ties, accuracy_without_ties
 
     scored = [j for j in judgments if j.status == "ok"]
     h = np.array([j.outcome["h"] for j in scored], dtype=float)
     m = np.array([j.outcome["margin"] for j in scored], dtype=float)
+    correct, counted = margin_correct(h, m)
+    buckets = _abs_margin_buckets(m, counted)
+    calibration = _Calibration.of(h, m, counted)
 
     def compute(idx: np.ndarray) -> dict[str, float]:
         return {"accuracy_with_ties": 100.0 * accuracy_with_ties(h[idx], m[idx], "videoalign"),
                 "accuracy_with_ties/calibrated": 100.0 * accuracy_with_ties(h[idx], m[idx], "calibrated"),
-                "accuracy_without_ties": 100.0 * accuracy_without_ties(h[idx], m[idx])}
+                "accuracy_without_ties": 100.0 * accuracy_without_ties(h[idx], m[idx]),
+                **bucket_accuracy(correct, counted, buckets, idx, prefix="accuracy/abs_margin"),
+                "ece": calibration.ece(idx)}
 
-    return Scoring(compute, [j.sample_id for j in scored], details={"n_human_ties": int((h == 0).sum())})
+    everything = np.arange(h.size)
+    details = {"n_human_ties": int((h == 0).sum()),
+               "abs_margin": {"buckets": list(buckets.names), "edges": list(buckets.edges),
+                              "over": "pairs humans did not tie",
+                              "counted": np.bincount(buckets.codes[counted], minlength=len(buckets.names)).tolist()},
+               "calibration": {"probability": "P(A preferred) = 1 / (1 + exp(-m / scale))",
+                               "scale": calibration.scale, "scale_rule": calibration.rule,
+                               "event": "humans preferred A (pairs humans tied left out)",
+                               "bins": CALIBRATION_BINS, "n": int(counted.sum()),
+                               "diagram": calibration.diagram(everything).as_dict()}}
+    return Scoring(compute, [j.sample_id for j in scored], details=details)
 
 
-def margin_outcome(exchanges: Sequence[tuple[Request, Any]], h: int) -> tuple[str, Mapping[str, Any], str | None]:
+def _abs_margin_buckets(m: np.ndarray, counted: np.ndarray) -> Buckets:
+    """Quartile buckets of |m|, the edges taken over the counted pairs (so each quartile holds about a quarter of
+    what the accuracy counts) and applied to every pair."""
+    import numpy as np
+    from harness.calibration import Buckets, quantile_buckets
+
+    size = np.abs(m)
+    quartiles = quantile_buckets(size[counted], MARGIN_QUANTILES)
+    codes = np.searchsorted(np.asarray(quartiles.edges, dtype=float), size, side="right").astype(np.intp)
+    return Buckets(codes, quartiles.names, quartiles.edges)
+
+
+@dataclass(frozen=True)
+class _Calibration:
+    """Every pair's P(A preferred) from its margin, the scale fixed once for the run, and whether humans
+    preferred A; only the `counted` pairs (humans did not tie) enter the diagram."""
+
+    probability: np.ndarray
+    preferred_a: np.ndarray
+    counted: np.ndarray
+    scale: float
+    rule: str
+
+    @classmethod
+    def of(cls, h: np.ndarray, m: np.ndarray, counted: np.ndarray) -> "_Calibration":
+        import numpy as np
+        from harness.calibration import preference_probability
+
+        median = float(np.median(np.abs(m[counted]))) if counted.any() else None
+        if median is not None and median > 0:
+            scale, rule = median, SCALE_RULE
+        else:  # a scale must be positive: with no counted pair, or half of them at m = 0, it is 1.0 (and says so)
+            scale, rule = 1.0, f"1.0, because {SCALE_RULE} is {'undefined' if median is None else '0'}"
+        return cls(preference_probability(m, scale), (h == 1).astype(float), counted, scale, rule)
+
+    def diagram(self, idx: np.ndarray) -> ReliabilityDiagram:
+        from harness.calibration import reliability_diagram
+
+        rows = idx[self.counted[idx]]
+        return reliability_diagram(self.probability[rows], self.preferred_a[rows], CALIBRATION_BINS)
+
+    def ece(self, idx: np.ndarray) -> float:
+        """ECE x100 over the counted pairs among `idx`; NaN when there is none."""
+        return 100.0 * self.diagram(idx).ece
+
+
+def margin_outcome(exchanges: Sequence[tuple[Request, Any]],
+                   h: int) -> tuple[Literal["ok", "invalid"], Mapping[str, Any], str | None]:
     """(status, outcome, reason) for a pair scored by a scalar scorer."""
     scores = {req.meta["candidate"]: reply.score for req, reply in exchanges}
     bad = [name for name, s in scores.items() if s is None or not math.isfinite(s)]

@@ -24,25 +24,34 @@ Protocols:
   protocols keep their verdict rules and `strict` reads the reply with the family's parser; each sample's outcome
   names the family template (`template`).
 - `scores`: scalar scorers; m = score(A) - score(B); accuracy_with_ties (VideoAlign; also the
-  calibrated variant) and accuracy_without_ties, as VideoAlign's calc_accuracy.py.
+  calibrated variant) and accuracy_without_ties, as VideoAlign's calc_accuracy.py; accuracy per quartile of |m|
+  and the calibration error of the margin as a preference probability (`tasks.pairwise.score_margins`).
+
+`--orders both` (every protocol but `scores`): each pair is also judged with its order decision inverted
+(`TaskConfig.flip_order`): `strict` swaps the pairs it kept and keeps those it swapped; `unifiedreward` and
+`unifiedreward-qwen`, which the authors' scripts never swap, show video B first, a named deviation
+(`both_orders_deviation`). Verdicts are read back by `tasks.pairwise.three_way_view`. The CSV's per-dimension
+labels (VQ, MQ, TA) are preferences (A / B / same) like Overall, not scores or margins: no accuracy by difficulty
+or rank correlation is computed from them (docs/reliability.md, "Generation tasks").
 """
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from harness import hub
 from harness.errors import UsageError
 from harness.records import Generation, Judgment, Reply, Request, Sample
 from harness.registry import task
+from harness.reliability import OrderVerdict
 from harness.rows import DatasetInfo, RowSource, csv_reader, file_sha256, local_file, local_info, path_media
 from harness.task import IdRule, Parsed, ProtocolSpec, Row, Scoring, Task, TaskConfig
 
-from .pairwise import (QWEN_MAX_FRAMES, QWEN_VIDEO_GENERATION, margin_outcome, qwen_script_verdict,
+from .pairwise import (NO_VERDICT, QWEN_MAX_FRAMES, QWEN_VIDEO_GENERATION, margin_outcome, qwen_script_verdict,
                        score_margins, score_script_accuracy, score_three_way, scorer_requests, seeded_swap, shown_h,
-                       three_way_choice)
+                       three_way_choice, three_way_view)
 from reward.families import VIDEO_GENERATION_PAIR_RANK, task_prompt
 
 from .templates import load_template
@@ -80,6 +89,15 @@ class VideoGenRewardBench(Task):
     }
     #: A Qwen-family judge asked for `unifiedreward` gets the authors' Qwen script.
     family_protocols = {"qwen": {"unifiedreward": "unifiedreward-qwen"}}
+    both_orders = True
+
+    def order_verdict(self, outcome: Mapping[str, Any]) -> OrderVerdict:
+        return three_way_view(outcome)
+
+    def both_orders_deviation(self, cfg: TaskConfig) -> str | None:
+        if cfg.protocol in ("unifiedreward", "unifiedreward-qwen"):
+            return "--orders both: also judged in the order the authors' script never shows (video B first)"
+        return None  # strict already swaps about half the pairs
 
     def rows(self, cfg: TaskConfig) -> RowSource:
         """The benchmark's CSV, row by row: from --data-dir (videos at path_A/path_B relative to it) or from the
@@ -116,17 +134,19 @@ class VideoGenRewardBench(Task):
         if cfg.protocol == "scores":
             return scorer_requests(sample, d["prompt"], [("A", videos["A"]), ("B", videos["B"])])
         own = task_prompt(cfg.family, VIDEO_GENERATION_PAIR_RANK)
+        # Only `strict` swaps; --orders both inverts each protocol's decision for the other order.
+        swapped = (cfg.protocol == "strict" and seeded_swap(cfg.seed, sample.id)) != cfg.flip_order
+        sides = ("B", "A") if swapped else ("A", "B")
         if cfg.protocol == "unifiedreward-qwen" and own is not None:  # the family's template, media as it sends them
-            shown = [own.media_as_sent(d["media"][side], QWEN_MAX_FRAMES) for side in ("A", "B")]
+            shown = [own.media_as_sent(d["media"][side], QWEN_MAX_FRAMES) for side in sides]
             return [Request(sample.id, sample.id, own.render({"prompt": d["prompt"]}, shown), own.generation,
-                            meta={"swapped": False})]
+                            meta={"swapped": swapped})]
         if cfg.protocol == "unifiedreward-qwen":  # native videos, the GenAI-Bench video prompt (sic)
             native = [dataclasses.replace(d["media"][side], frames=QWEN_MAX_FRAMES, sampling="qwen-fps2")
-                      for side in ("A", "B")]
+                      for side in sides]
             text = load_template("genai_video_unifiedreward.txt").split("\n", 1)[1].format(prompt=d["prompt"])
-            return [Request(sample.id, sample.id, (*native, text), QWEN_VIDEO_GENERATION, meta={"swapped": False})]
-        swapped = cfg.protocol == "strict" and seeded_swap(cfg.seed, sample.id)
-        first, second = (videos["B"], videos["A"]) if swapped else (videos["A"], videos["B"])
+            return [Request(sample.id, sample.id, (*native, text), QWEN_VIDEO_GENERATION, meta={"swapped": swapped})]
+        first, second = (videos[side] for side in sides)
         if own is not None:  # strict keeps its own frames and generation settings
             generation = own.generation if cfg.protocol == "unifiedreward" else GENERATION
             return [Request(sample.id, sample.id, own.render({"prompt": d["prompt"]}, (first, second)), generation,
@@ -155,6 +175,7 @@ class VideoGenRewardBench(Task):
             predicted = qwen_script_verdict(text, "Video")
             outcome.update(verdict=predicted, correct=predicted == gold)
             if predicted == 0 and "equally good" not in text:
+                outcome[NO_VERDICT] = True
                 return Parsed("invalid", outcome, "no 'Video N is better': read as 'same', as the script does")
             return Parsed("ok", outcome)
         if cfg.protocol == "unifiedreward" and own is not None:
@@ -163,6 +184,7 @@ class VideoGenRewardBench(Task):
             predicted = qwen_script_verdict(text, "Video")
             outcome.update(verdict=predicted, correct=predicted == gold)
             if predicted == 0 and "equally good" not in text:
+                outcome[NO_VERDICT] = True
                 return Parsed("invalid", outcome, "no 'Video N is better': read as 'same', as the script means")
             return Parsed("ok", outcome)
         if cfg.protocol == "unifiedreward":
@@ -170,6 +192,7 @@ class VideoGenRewardBench(Task):
                 -1 if "Video 2 is better than Video 1" in text else 0
             outcome.update(verdict=predicted, correct=predicted == gold)
             if predicted == 0 and "equally good" not in text:
+                outcome[NO_VERDICT] = True
                 return Parsed("invalid", outcome, "no conclusion phrase: read as a tie, as the script means")
             return Parsed("ok", outcome)
         choice, reason = three_way_choice(text, "video")
