@@ -4,9 +4,12 @@
                              [--out report.md]
 
 Without --out the rendering goes to stdout and no chart is drawn; with --out the file is written and one
-PNG per table that has any of our numbers is written beside it (`<stem>.table5.png`). Missing cells and
-unreadable runs are listed in the report and the exit status stays 0; it is 2 only when no run at all
-could be read (a wrong path, say), because then the report would say nothing about anything.
+PNG per table that has any of our numbers is written beside it (`<stem>.table5.png`). When any run has judge
+reliability numbers (docs/reliability.md), a "Judge reliability" section follows the tables and its charts are
+written beside the report too (`<stem>.reliability-position.png`, `-consistency`, `-calibration`); a report of
+runs without any is as it was. Missing cells and unreadable runs are listed in the report and the exit status
+stays 0; it is 2 only when no run at all could be read (a wrong path, say), because then the report would say
+nothing about anything.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Callable, Mapping
 from harness.errors import UsageError
 
 from .build import Report, build_report
+from .reliability_table import reliability_section
 from .runs import discover
 from .spec import TableSpec, load_specs, select
 
@@ -49,6 +53,11 @@ def draw_charts(report: Report, out: Path) -> dict[str, Path]:
             written = draw(view, chart_path(out, view.spec))
             if written is not None:
                 charts[view.spec.id] = written
+    section = reliability_section(report.runs)
+    if section is not None:
+        from .reliability_charts import draw_all
+
+        charts.update(draw_all(section, lambda key: out.with_name(f"{out.stem}.{key}.png")))
     return charts
 
 
@@ -56,9 +65,11 @@ def summary(report: Report) -> str:
     cells = [c for v in report.tables for r in v.rows for c in r.cells if c.ours is not None or c.paper is not None]
     filled = sum(c.ours is not None for c in cells)
     problems = sum(len(v.problems) for v in report.tables)
+    section = reliability_section(report.runs)
+    reliability = "" if section is None else f", {len(section.rows)} judge reliability row(s)"
     return (f"report: {len(report.tables)} table(s), {len(report.runs)} run(s) read, {filled} cell(s) with our "
             f"numbers, {len(cells) - filled} missing, {problems} problem(s), {len(report.read_problems)} "
-            f"unreadable run(s)")
+            f"unreadable run(s){reliability}")
 
 
 def make_report(run_paths: list[Path], table: str = "all") -> Report:

@@ -1,4 +1,5 @@
-"""A self-contained HTML page: inline CSS, charts embedded as base64 PNG data URIs, no external requests."""
+"""A self-contained HTML page: inline CSS, charts embedded as base64 PNG data URIs, no external requests; the
+judge reliability section after the tables when a run has reliability numbers."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 from typing import Mapping
 
 from ..build import Cell, Report, TableView
-from . import common
+from ..reliability_table import ReliabilitySection, reliability_section
+from . import common, reliability
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1400px;
@@ -47,6 +49,11 @@ def _delta(cell: Cell) -> str:
     return f'<td class="{kind}">{escape(text)}</td>'
 
 
+def _image(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img class="chart" alt="{escape(alt)}" src="data:image/png;base64,{data}">'
+
+
 def render_table(view: TableView, chart: Path | None) -> str:
     spec = view.spec
     parts = [f"<h2>{escape(common.title(view))}</h2>",
@@ -65,9 +72,7 @@ def render_table(view: TableView, chart: Path | None) -> str:
     parts.append("<p>Our numbers: value [95% CI]; Δ = ours − paper in points; "
                  f"{common.CONFLICT} conflict, {common.CAVEAT} caveat (see Problems).</p>")
     if chart is not None and chart.is_file():
-        data = base64.b64encode(chart.read_bytes()).decode("ascii")
-        parts.append(f'<img class="chart" alt="{escape(common.title(view))} chart" '
-                     f'src="data:image/png;base64,{data}">')
+        parts.append(_image(chart, f"{common.title(view)} chart"))
     if view.footnotes:
         parts.append('<ol class="notes">' + "".join(f"<li>{escape(t)}</li>" for t in view.footnotes) + "</ol>")
     if view.missing:
@@ -83,9 +88,38 @@ def render_table(view: TableView, chart: Path | None) -> str:
     return "\n".join(parts)
 
 
+def _grid(grid: reliability.Grid) -> list[str]:
+    def td(i: int, text: str) -> str:
+        kind = "missing" if text == common.MISSING else "num" if i in grid.numbers else ""
+        return f'<td class="{kind}">{escape(text)}</td>' if kind else f"<td>{escape(text)}</td>"
+
+    return (['<div class="scroll"><table>', "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in grid.header) + "</tr>"]
+            + ["<tr>" + "".join(td(i, text) for i, text in enumerate(row)) + "</tr>" for row in grid.rows]
+            + ["</table></div>"])
+
+
+def render_reliability(section: ReliabilitySection, charts: Mapping[str, Path]) -> str:
+    parts = [f"<h2>{escape(reliability.TITLE)}</h2>", f"<p>{escape(reliability.INTRO)}</p>"]
+    parts += _grid(reliability.main_grid(section)) + [f"<p>{escape(reliability.headline_note(section))}</p>"]
+    parts += [_image(charts[key], f"{reliability.TITLE}: {what}") for key, what in reliability.CHARTS.items()
+              if key in charts and charts[key].is_file()]
+    for breakdown in section.breakdowns:
+        parts.append(f"<h3>{escape(reliability.breakdown_title(breakdown))}</h3>")
+        parts += _grid(reliability.breakdown_grid(breakdown))
+    if section.problems:
+        parts += ['<p><b>Problems</b>:</p><ul class="problems">'] + [f"<li>{escape(p)}</li>" for p in section.problems]
+        parts.append("</ul>")
+    return "\n".join(parts)
+
+
 def render(report: Report, charts: Mapping[str, Path]) -> str:
     body = [render_table(view, charts.get(view.spec.id)) for view in report.tables]
+    section = reliability_section(report.runs)
+    if section is not None:
+        body.append(render_reliability(section, charts))
     used = {str(r.dir): r for view in report.tables for r in view.runs}
+    for row in section.rows if section is not None else ():  # runs whose numbers are only in the section
+        used.setdefault(str(row.run.dir), row.run)
     if used:
         body.append("<h2>Runs</h2><ul>")
         body += [f"<li><code>{escape(r.dir.name)}</code>: {escape(r.model)}; "

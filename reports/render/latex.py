@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Mapping
 
 from ..build import Report, TableView
-from . import common
+from ..reliability_table import ReliabilitySection, reliability_section
+from . import common, reliability
 
 SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
            "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", common.MISSING: "---",
@@ -63,8 +64,33 @@ def render_table(view: TableView, chart: Path | None) -> str:
     return "\n".join(lines)
 
 
+def _float(caption: str, grid: reliability.Grid, after: list[str]) -> list[str]:
+    """One `table` float of a reliability grid (small type: the main grid has up to 17 columns)."""
+    lines = [r"\begin{table}[ht]", r"\centering", r"\scriptsize", r"\caption{" + escape(caption) + "}",
+             r"\begin{tabular}{" + "".join("r" if i in grid.numbers else "l" for i in range(len(grid.header))) + "}",
+             r"\toprule", " & ".join(map(escape, grid.header)) + r" \\", r"\midrule"]
+    lines += [" & ".join(map(escape, row)) + r" \\" for row in grid.rows]
+    return lines + [r"\bottomrule", r"\end{tabular}", *after, r"\end{table}"]
+
+
+def render_reliability(section: ReliabilitySection, charts: Mapping[str, Path]) -> str:
+    note = [r"\par\smallskip\footnotesize", escape(reliability.headline_note(section)) + r"\par"]
+    lines = [_comment(reliability.TITLE)]
+    lines += _float(f"{reliability.TITLE}. {reliability.INTRO}", reliability.main_grid(section), note)
+    lines += [_comment(f"chart: {charts[key].name} ({what}; \\includegraphics with graphicx)")
+              for key, what in reliability.CHARTS.items() if key in charts]
+    for breakdown in section.breakdowns:
+        lines += _float(f"{reliability.TITLE}: {reliability.breakdown_title(breakdown)}",
+                        reliability.breakdown_grid(breakdown), [])
+    lines += [_comment(f"PROBLEM {p}") for p in section.problems]
+    return "\n".join(lines)
+
+
 def render(report: Report, charts: Mapping[str, Path]) -> str:
     parts = [_comment("UnifiedReward reproduction report; needs \\usepackage{booktabs}"), ""]
     parts += [render_table(view, charts.get(view.spec.id)) + "\n" for view in report.tables]
+    section = reliability_section(report.runs)
+    if section is not None:
+        parts.append(render_reliability(section, charts) + "\n")
     parts += [_comment(f"UNREADABLE RUN {p}") for p in report.read_problems]
     return "\n".join(parts) + "\n"

@@ -1,4 +1,5 @@
-"""GitHub Markdown: one table per paper table, notes as footnotes, then Missing and Problems."""
+"""GitHub Markdown: one table per paper table, notes as footnotes, then Missing and Problems; then the judge
+reliability section when a run has reliability numbers."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from pathlib import Path
 from typing import Mapping
 
 from ..build import Report, TableView
-from . import common
+from ..reliability_table import ReliabilitySection, reliability_section
+from . import common, reliability
 
 
 def _esc(text: str) -> str:
@@ -64,10 +66,35 @@ def render_table(view: TableView, chart: Path | None) -> str:
     return "\n".join(lines)
 
 
+def _grid(grid: reliability.Grid) -> list[str]:
+    align = ["---:" if i in grid.numbers else "---" for i in range(len(grid.header))]
+    return ["| " + " | ".join(map(_esc, grid.header)) + " |", "|" + "|".join(align) + "|"] + [
+        "| " + " | ".join(map(_esc, row)) + " |" for row in grid.rows]
+
+
+def render_reliability(section: ReliabilitySection, charts: Mapping[str, Path]) -> str:
+    lines = [f"## {reliability.TITLE}", "", reliability.INTRO, ""]
+    lines += _grid(reliability.main_grid(section)) + ["", reliability.headline_note(section)]
+    for key, what in reliability.CHARTS.items():
+        if key in charts:
+            lines += ["", f"![{reliability.TITLE}: {what}]({charts[key].name})"]
+    for breakdown in section.breakdowns:
+        lines += ["", f"### {_esc(reliability.breakdown_title(breakdown))}", ""]
+        lines += _grid(reliability.breakdown_grid(breakdown))
+    if section.problems:
+        lines += ["", "**Problems**:", ""] + [f"- {p}" for p in section.problems]
+    return "\n".join(lines)
+
+
 def render(report: Report, charts: Mapping[str, Path]) -> str:
     parts = ["# UnifiedReward reproduction report", ""]
     parts += [render_table(view, charts.get(view.spec.id)) + "\n" for view in report.tables]
+    section = reliability_section(report.runs)
+    if section is not None:
+        parts += [render_reliability(section, charts) + "\n"]
     used = {str(r.dir): r for view in report.tables for r in view.runs}
+    for row in section.rows if section is not None else ():  # runs whose numbers are only in the section
+        used.setdefault(str(row.run.dir), row.run)
     if used:
         parts += ["## Runs", ""]
         parts += [f"- `{r.dir.name}`: {_esc(r.model)}; " + ", ".join(
