@@ -31,6 +31,7 @@ from harness.reliability import split_record_id
 from harness.task import Scoring
 
 from .editreward_human_scores import CandidateScores, HumanGap
+from .pairwise import MarginReliability
 
 if TYPE_CHECKING:
     import numpy as np
@@ -218,7 +219,8 @@ def score_scalar(judgments: Sequence[Judgment]) -> Scoring:
     """A scalar scorer's margins (candidate_1 - candidate_2), scored as `eval_bench.py`
     `evaluate_edit_reward_bench`; rows without two finite scores are left out (n_invalid). With human scores,
     also `accuracy/human_score_gap/<bucket>` (h·m > 0 over the rows humans did not tie) and the rank
-    correlation of the candidates' scores with the human scores."""
+    correlation of the candidates' scores with the human scores. Every row: accuracy per quartile of |margin|
+    and the ECE of P(candidate_1 preferred) (`tasks.pairwise.MarginReliability`)."""
     import numpy as np
 
     from harness.calibration import margin_correct
@@ -238,6 +240,7 @@ def score_scalar(judgments: Sequence[Judgment]) -> Scoring:
     counted_row = counted[group] & many
     gap, candidates = HumanGap.of(scored), CandidateScores.of(scored)
     row_right, not_tied = margin_correct(h, m)
+    difficulty = MarginReliability.of(h, m)  # |margin| quartiles and the ECE, as for every scalar scorer
 
     def compute(idx: np.ndarray) -> dict[str, float]:
         two = idx[k[idx] == 2]
@@ -255,6 +258,7 @@ def score_scalar(judgments: Sequence[Judgment]) -> Scoring:
             rows = idx[k[idx] == size]
             out[f"pairwise_accuracy/k{size}"] = 100.0 * accuracy_without_ties(h[rows], m[rows])
         out["pairwise_accuracy"] = 100.0 * accuracy_with_ties(h[idx], m[idx])[0]
+        out.update(difficulty.metrics(idx))
         if gap is not None:
             out.update(gap.accuracy(row_right, not_tied, idx))
         if candidates is not None:
@@ -263,7 +267,8 @@ def score_scalar(judgments: Sequence[Judgment]) -> Scoring:
 
     details = {"groups_ranked": {f"k{size}": int((counted & (group_k == size)).sum()) for size in (3, 4)},
                "groups_left_out": {f"k{size}": int((~counted & (group_k == size)).sum()) for size in (3, 4)},
-               "candidates_scored_differently": differing, "n_human_ties": int((h == 0).sum())}
+               "candidates_scored_differently": differing, "n_human_ties": int((h == 0).sum()),
+               **difficulty.details()}
     if gap is not None:
         details["human_score_gap"] = gap.details(not_tied)
     if candidates is not None:

@@ -223,34 +223,59 @@ def score_margins(judgments: Sequence[Judgment]) -> Scoring:
     quartile edges and the scale are the whole run's: a bootstrap replicate redraws the pairs, not them.
     No `compute_many`: the tie-calibrated accuracy sorts each replicate, a loop of milliseconds."""
     import numpy as np
-    from harness.calibration import bucket_accuracy, margin_correct
     from harness.metrics import accuracy_with_ties, accuracy_without_ties
 
     scored = [j for j in judgments if j.status == "ok"]
     h = np.array([j.outcome["h"] for j in scored], dtype=float)
     m = np.array([j.outcome["margin"] for j in scored], dtype=float)
-    correct, counted = margin_correct(h, m)
-    buckets = _abs_margin_buckets(m, counted)
-    calibration = _Calibration.of(h, m, counted)
+    difficulty = MarginReliability.of(h, m)
 
     def compute(idx: np.ndarray) -> dict[str, float]:
         return {"accuracy_with_ties": 100.0 * accuracy_with_ties(h[idx], m[idx], "videoalign"),
                 "accuracy_with_ties/calibrated": 100.0 * accuracy_with_ties(h[idx], m[idx], "calibrated"),
                 "accuracy_without_ties": 100.0 * accuracy_without_ties(h[idx], m[idx]),
-                **bucket_accuracy(correct, counted, buckets, idx, prefix="accuracy/abs_margin"),
-                "ece": calibration.ece(idx)}
+                **difficulty.metrics(idx)}
 
-    everything = np.arange(h.size)
-    details = {"n_human_ties": int((h == 0).sum()),
-               "abs_margin": {"buckets": list(buckets.names), "edges": list(buckets.edges),
-                              "over": "pairs humans did not tie",
-                              "counted": np.bincount(buckets.codes[counted], minlength=len(buckets.names)).tolist()},
-               "calibration": {"probability": "P(A preferred) = 1 / (1 + exp(-m / scale))",
-                               "scale": calibration.scale, "scale_rule": calibration.rule,
-                               "event": "humans preferred A (pairs humans tied left out)",
-                               "bins": CALIBRATION_BINS, "n": int(counted.sum()),
-                               "diagram": calibration.diagram(everything).as_dict()}}
-    return Scoring(compute, [j.sample_id for j in scored], details=details)
+    return Scoring(compute, [j.sample_id for j in scored],
+                   details={"n_human_ties": int((h == 0).sum()), **difficulty.details()})
+
+
+@dataclass(frozen=True)
+class MarginReliability:
+    """A scalar scorer's accuracy by difficulty and calibration from its margins m against the human labels h
+    (+1 A preferred, -1 B, 0 tie), over the pairs humans did not tie: `accuracy/abs_margin/q<k>` and `ece`. The
+    quartile edges and the scale are the whole run's (a bootstrap replicate redraws pairs, not them)."""
+
+    correct: np.ndarray
+    counted: np.ndarray
+    buckets: Buckets
+    calibration: "_Calibration"
+
+    @classmethod
+    def of(cls, h: np.ndarray, m: np.ndarray) -> "MarginReliability":
+        from harness.calibration import margin_correct
+
+        correct, counted = margin_correct(h, m)
+        return cls(correct, counted, _abs_margin_buckets(m, counted), _Calibration.of(h, m, counted))
+
+    def metrics(self, idx: np.ndarray) -> dict[str, float]:
+        from harness.calibration import bucket_accuracy
+
+        return {**bucket_accuracy(self.correct, self.counted, self.buckets, idx, prefix="accuracy/abs_margin"),
+                "ece": self.calibration.ece(idx)}
+
+    def details(self) -> dict[str, Any]:
+        import numpy as np
+
+        calibration, buckets, counted = self.calibration, self.buckets, self.counted
+        return {"abs_margin": {"buckets": list(buckets.names), "edges": list(buckets.edges),
+                               "over": "pairs humans did not tie",
+                               "counted": np.bincount(buckets.codes[counted], minlength=len(buckets.names)).tolist()},
+                "calibration": {"probability": "P(A preferred) = 1 / (1 + exp(-m / scale))",
+                                "scale": calibration.scale, "scale_rule": calibration.rule,
+                                "event": "humans preferred A (pairs humans tied left out)",
+                                "bins": CALIBRATION_BINS, "n": int(counted.sum()),
+                                "diagram": calibration.diagram(np.arange(counted.size)).as_dict()}}
 
 
 def _abs_margin_buckets(m: np.ndarray, counted: np.ndarray) -> Buckets:

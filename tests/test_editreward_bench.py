@@ -139,7 +139,13 @@ def test_tiger_scores_protocol_is_eval_bench_by_hand(tmp_path):
     result, records = judged(tmp_path / "runs", TIGER, write_tiger(tmp_path / "data"), "scores",
                              model_args={"path": str(path)})
     assert result["protocol"] == "scores"
-    assert result["metrics"] == pytest.approx({
+    metrics = dict(result["metrics"])
+    # Accuracy per |margin| quartile and the ECE: every scalar scorer's (tasks.pairwise.MarginReliability, whose
+    # numbers are checked by hand in tests/test_reliability_generation.py); here, that they are reported.
+    reliability = {k: metrics.pop(k) for k in list(metrics) if k.startswith("accuracy/abs_margin/") or k == "ece"}
+    assert "ece" in reliability and len(reliability) >= 2
+    assert result["details"]["calibration"]["n"] == 22 - 1  # the human tie is left out
+    assert metrics == pytest.approx({
         "strict_accuracy/k2": 75.0, "strict_accuracy/k3": 100.0, "strict_accuracy/k4": 50.0, "strict_accuracy": 75.0,
         "pairwise_accuracy/k2": 50.0, "pairwise_accuracy/k3": 100 * 5 / 6, "pairwise_accuracy/k4": 100 * 11 / 12,
         "pairwise_accuracy": 100 * 18 / 22})
