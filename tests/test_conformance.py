@@ -152,6 +152,25 @@ def editreward_editscore_reply(task: Task, sample: Sample, request: Request, cfg
     return '{"reasoning": "...", "score": [%d, %d]}' % ((20, 20) if high else (5, 5))
 
 
+RATING_WORDS = {1.0: "Bad", 2.0: "Normal", 3.0: "Good"}
+
+
+def reward_points_reply(task: Any, sample: Any, request: Any, cfg: Any, right: bool) -> str:
+    """The record's own answer form (`sample.data["reference"]`, the parsed reference): right restates the reference
+    scores, wrong moves the overall score (another rating word for LiFT-HRA)."""
+    ref = sample.data["reference"]
+    if ref.form == "rating":
+        value = ref.overall if right else (3.0 if ref.overall == 1.0 else 1.0)
+        return f"{RATING_WORDS[value]}. The paws look natural."
+    lines = [f"{name}: {value}" for name, value in ref.elements.items()]
+    lines += [f"{name}: {value:g}" for name, value in ref.dimensions.items()]
+    return "\n".join([*lines, f"Final Score: {ref.overall if right else ref.overall + 1:g}"])
+
+
+def reward_points_right(outcome: Mapping[str, Any]) -> bool:
+    return outcome["judge"] == outcome["reference"] and outcome.get("judge_dims") == outcome.get("reference_dims")
+
+
 ANSWER_N = Grammar(answer_n, _correct)
 THREE_WAY = Grammar(three_way, _correct)
 GRAMMARS: dict[str, Grammar] = {
@@ -164,6 +183,7 @@ GRAMMARS: dict[str, Grammar] = {
     "videorewardbench": ANSWER_N, "multi_crit": Grammar(multi_crit_reply, _correct),
     "editreward_bench_tiger": Grammar(editreward_tiger_reply, _correct),
     "editreward_bench_editscore": Grammar(editreward_editscore_reply, _correct),
+    "reward_points": Grammar(reward_points_reply, reward_points_right),
 }
 
 

@@ -259,6 +259,44 @@ def editreward_bench_editscore(root: Path) -> Path:
                                   row("c1", "c2", "text_change", "overall")])
 
 
+def reward_points(root: Path) -> Path:
+    """One point record per source form: EvalMuse with and without element labels, VideoFeedback's five aspects
+    (frames), ShareGPTVideo (frames), LiFT-HRA (a video the suite never decodes), plus a pair record (skipped)."""
+    from reward.training.dataset.records import Record
+    from reward.training.dataset.templates import (IMAGE_GEN_POINT, IMAGE_GEN_POINT_REASON, VIDEO_GEN_POINT,
+                                                   VIDEO_UND_POINT, fill)
+
+    cube = {"caption": "A red cube on a blue sphere"}
+    records = [
+        Record("evalmuse_point:SDXL/00001.png", "evalmuse_point", "image_gen", "point",
+               fill(IMAGE_GEN_POINT_REASON, cube), "cube (object): 1\nred (color): 0\nFinal Score: 3.67",
+               images=("media/evalmuse_point/a.jpg",)),
+        Record("evalmuse_point:MJ/00001.png", "evalmuse_point", "image_gen", "point", fill(IMAGE_GEN_POINT, cube),
+               "Final Score: 2", images=("media/evalmuse_point/b.jpg",)),
+        Record("videofeedback:1001", "videofeedback", "video_gen", "point",
+               fill(VIDEO_GEN_POINT, {"caption": "a hot air balloon over snowy mountains"}),
+               "visual quality: 4\ntemporal consistency: 4\ndynamic degree: 3\ntext-to-video alignment: 1\n"
+               "factual consistency: 2\nFinal Score: 3",
+               frames=("media/videofeedback/f0.jpg", "media/videofeedback/f1.jpg")),
+        Record("sharegptvideo_point:v_park_1:chosen", "sharegptvideo_point", "video_und", "point",
+               fill(VIDEO_UND_POINT, {"question": "How many dogs appear in the video?",
+                                      "response": "Two dogs appear, playing with a ball."}),
+               "Final Score: 4", frames=("media/sharegptvideo_point/g0.jpg",)),
+        Record("lift_hra:0", "lift_hra", "video_gen", "point",
+               "A cat plays a grand piano on a stage. Please identify the fidelity issues in this video, assessing "
+               "the realism of the content.", "Bad. The cat's front paws merge into the keys.",
+               video="media/lift_hra/v.mp4"),
+        Record("hpd:1", "hpd", "image_gen", "pair", "Which image is better?", "Image 1 is better than Image 2.",
+               images=("media/hpd/p.jpg", "media/hpd/q.jpg"), order="chosen_first"),
+    ]
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "records.jsonl").write_text("".join(json.dumps(r.to_json()) + "\n" for r in records), encoding="utf-8")
+    for i, path in enumerate(p for r in records for p in (*r.images, *r.frames)):
+        write_image(root / path, i)
+    write_placeholder(root / "media/lift_hra/v.mp4")
+    return root
+
+
 #: task name -> builder. The lmms-eval plugin aliases (ur_*) read their base task's layout.
 BUILDERS: dict[str, Builder] = {
     "vlrewardbench": vlrewardbench, "ur_vlrewardbench": vlrewardbench,
@@ -269,5 +307,5 @@ BUILDERS: dict[str, Builder] = {
     "partiprompts_gen": image_gen, "hpsv2_prompts_gen": image_gen, "vbench": no_data_dir,
     "multimodal_rewardbench": multimodal_rewardbench, "mmrb2": mmrb2, "videorewardbench": videorewardbench,
     "multi_crit": multi_crit, "editreward_bench_tiger": editreward_bench_tiger,
-    "editreward_bench_editscore": editreward_bench_editscore,
+    "editreward_bench_editscore": editreward_bench_editscore, "reward_points": reward_points,
 }
