@@ -60,6 +60,7 @@ from harness import hub
 from harness.errors import UsageError
 from harness.records import Generation, Judgment, MediaRef, Part, Reply, Request, Sample
 from harness.registry import task
+from harness.reliability import INVALID, RESPONSE_0, RESPONSE_1, BothOrders
 from harness.rows import DatasetInfo, MediaRule, RawRow, RowSource, file_sha256, local_info
 from harness.task import IdRule, Parsed, ProtocolSpec, Row, Scoring, Tally, Task, TaskConfig
 
@@ -466,14 +467,31 @@ class MMRB2(Task):
         groups = np.array([index[j.outcome["task"]] for j in scored], dtype=np.intp)
         hits = np.array([sum(bool(j.outcome[o]["correct"]) for o in ORDERS) for j in scored], dtype=float)
         counted = np.array([sum(bool(j.outcome[o]["counted"]) for o in ORDERS) for j in scored], dtype=float)
+        both = _both_orders(scored)
 
         def compute_many(idx2d: np.ndarray) -> dict[str, np.ndarray]:
-            return _accuracies(hits, counted, groups, idx2d)
+            return {**_accuracies(hits, counted, groups, idx2d), **both.metrics_many(idx2d)}
 
         def compute(idx: np.ndarray) -> dict[str, float]:  # compute_many on one replicate: the same floats
             return {name: float(values[0]) for name, values in compute_many(np.asarray(idx)[None, :]).items()}
 
         return Scoring(compute, [j.sample_id for j in scored], details=_details(scored), compute_many=compute_many)
+
+
+def _both_orders(scored: Sequence[Judgment]) -> BothOrders:
+    """The benchmark judges every pair in both orders, so its records carry what `--orders both` measures elsewhere:
+    swap_consistency, first_position_rate, accuracy/both_orders and accuracy/either_order (docs/reliability.md)
+    over its pairs. Forward shows response_a as A; reverse shows response_b as A. Any verdict but A or B picks no
+    response (INVALID)."""
+    import numpy as np
+
+    as_choice = {"forward": {"A": RESPONSE_0, "B": RESPONSE_1}, "reverse": {"A": RESPONSE_1, "B": RESPONSE_0}}
+
+    def choices(order: str) -> np.ndarray:
+        return np.array([as_choice[order].get(j.outcome[order]["kind"], INVALID) for j in scored], dtype=np.int8)
+
+    gold = np.array([as_choice["forward"][j.outcome["chosen"]] for j in scored], dtype=np.int8)
+    return BothOrders.of(choices("forward"), choices("reverse"), gold)
 
 
 def _accuracies(hits: np.ndarray, counted: np.ndarray, groups: np.ndarray, idx2d: np.ndarray) -> dict[str, np.ndarray]:

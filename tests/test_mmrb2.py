@@ -300,7 +300,12 @@ def test_the_readme_example_output_from_the_real_labels(tmp_path):
             "response_a": {"response_content": [["text", "a"]]}, "response_b": {"response_content": [["text", "b"]]}})
     data = write_data_dir(tmp_path / "data", pairs, images=False)
     result, _ = judged(tmp_path, data, lambda p: verdict_json("A" if p.request.meta["order"] == "forward" else "B"))
-    metrics = result["metrics"]
+    metrics = dict(result["metrics"])
+    # Both orders, as every MMRB2 pair is judged: the same response (response_a) each time, once shown first.
+    reliability = {k: metrics.pop(k) for k in ("swap_consistency", "first_position_rate", "accuracy/both_orders",
+                                                "accuracy/either_order")}
+    assert reliability["swap_consistency"] == 100.0 and reliability["first_position_rate"] == 50.0
+    assert reliability["accuracy/both_orders"] == reliability["accuracy/either_order"] == pytest.approx(53.425)
     printed = {name: f"{metrics[name]:.2f}" for name in metrics}
     assert printed == {"accuracy/t2i": "53.20", "accuracy/edit": "55.50", "accuracy/interleaved": "57.50",
                        "accuracy/reasoning": "47.50", "overall_accuracy": "53.42", "macro_accuracy": "53.42"}
@@ -452,3 +457,23 @@ def test_report_spec_keeps_the_readme_numbers_and_names_reported_metrics():
     assert spec.rows[[r.label for r in spec.rows].index("UnifiedReward (Qwen2.5-VL-7B)")].matches(
         "CodeGoat24/UnifiedReward-qwen-7b")
     assert not [r for r in spec.rows if r.matches("gpt-4o-mini")]
+
+
+def test_a_judge_that_always_answers_a_has_swap_consistency_0():
+    """The reliability metrics of MMRB2's own two orders, by hand: always "A" picks response_a forward and
+    response_b reverse (never the same response: consistency 0), always the one shown first (100), right in exactly
+    one order of each pair (both 0, either 100); one pair with no verdict in reverse is inconsistent and is right
+    in at most its forward order."""
+    from tasks.mmrb2 import _both_orders
+
+    def record(i, chosen, reverse_kind):
+        return Judgment(f"p{i}", "ok", outcome={"task": "t2i", "chosen": chosen, "forward": {"kind": "A"},
+                                                "reverse": {"kind": reverse_kind}})
+
+    table = [record(0, "A", "A"), record(1, "B", "A"), record(2, "A", "A"), record(3, "B", None)]
+    both = _both_orders(table)
+    m = both.metrics(np.arange(4))
+    # first_position_rate: 7 deciding verdicts (4 forward + 3 reverse), all "A" = shown first.
+    assert (m["swap_consistency"], m["first_position_rate"]) == (0.0, 100.0)
+    # p0 right forward; p1 right reverse (A = response_b, chosen B); p2 right forward; p3 right in neither.
+    assert (m["accuracy/both_orders"], m["accuracy/either_order"]) == (0.0, 75.0)
