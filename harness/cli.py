@@ -1,7 +1,7 @@
 """Command line: `python -m harness COMMAND` (also installed as `harness`).
 
 Commands: run, inspect, list, report, compare, agreement, ensemble, construct, build-reward-data,
-reward-data-stats, train-reward, dpo-vlm, dpo-diffusion, generate, lmms-eval, demo, push, convert-llava (README
+reward-data-stats, train-reward, dpo-vlm, dpo-diffusion, generate, lmms-eval, demo, push, serve, convert-llava (README
 "Command line" lists every option; tests/test_cli_interfaces.py keeps the two in step). Building the parser
 imports only argument definitions: a command's own modules (the runner, torch, the lmms-eval wing,
 huggingface_hub) are imported when it runs. `list` imports the task modules, since a task's protocols and
@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from .adapters import parse_model_args
 from .errors import HarnessError, Interrupted, StrictFailure, UsageError
@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, default=None,
                      help="YAML file of run's flags by long name (tasks, model, model_args, ...); "
                           "flags on the command line override it")
+    from .serve.engine import add_engine_arguments  # argparse only; the engine starts when the run does
+
+    add_engine_arguments(run)
 
     listing = sub.add_parser("list", help="list tasks (with protocols and splits), models and task groups; "
                                           "with names, each task's details")
@@ -210,6 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     push_arguments(sub.add_parser("push", help="upload a finished run directory to a Hugging Face dataset repo"))
 
+    from .serve.cli import add_serve_parser  # argparse only; aiohttp and the judge when it runs
+
+    add_serve_parser(sub)
+
     convert = sub.add_parser("convert-llava", help="convert an original LLaVA-NeXT (llava_qwen) checkpoint, e.g. "
                                                    "CodeGoat24/UnifiedReward-7b, to the transformers layout")
     convert.add_argument("src", help="original checkpoint: a directory or a hub id")
@@ -296,6 +303,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .push import main as push_main
 
             return push_main(args)
+        if args.command == "serve":
+            from .serve.cli import main_serve
+
+            return main_serve(args)
         if args.command == "convert-llava":
             from reward.convert_llava import convert  # imports torch: only for this command
 
@@ -343,6 +354,20 @@ def _require_selection(args: argparse.Namespace) -> None:
         raise UsageError(f"`harness {args.command}` needs {' and '.join(missing)} ({where})")
 
 
+def _run_on_engine(opts: Any, engine: Any) -> Any:
+    """`run --engine`: the tasks and their data checked first (an engine takes minutes to start), then the engine
+    started with the family's flags, the run judged through its replicas, and the engine stopped."""
+    from dataclasses import replace
+
+    from .runner import check_locations, open_inputs, resolve_tasks, run
+    from .serve.engine import ManagedEngine, merged_model_args
+
+    check_locations(opts)
+    open_inputs(resolve_tasks(opts), opts.limit)
+    with ManagedEngine(engine) as managed:
+        return run(replace(opts, model_args=merged_model_args(managed, opts.model, opts.model_args)))
+
+
 def adapter_args(value: str | dict[str, str], flag: str) -> dict[str, str]:
     """A `k=v,k=v` flag value, or the mapping a --config file gave (already strings)."""
     return dict(value) if isinstance(value, dict) else parse_model_args(value, flag)
@@ -351,7 +376,11 @@ def adapter_args(value: str | dict[str, str], flag: str) -> dict[str, str]:
 def _run(args: argparse.Namespace) -> int:
     from .groups import split_task_list
     from .runner import RunOptions, run  # the runner pulls in tqdm/numpy; keep `list` light
+    from .serve.engine import engine_config
 
+    engine = engine_config(args)
+    if engine is not None and not args.model:
+        args.model = "openai"  # a managed engine is judged through its OpenAI-compatible endpoint
     _require_selection(args)
     log_targets = None
     if args.log_to:
@@ -380,7 +409,7 @@ def _run(args: argparse.Namespace) -> int:
         orders=args.orders,
         samples=args.samples,
     )
-    outcome = run(opts)
+    outcome = run(opts) if engine is None else _run_on_engine(opts, engine)
     if outcome.record is None:  # a data-parallel process other than rank 0: rank 0 reports the run
         return 0
     print(format_summary(outcome.record))

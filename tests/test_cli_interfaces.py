@@ -299,6 +299,8 @@ def sample_value(action: argparse.Action) -> tuple[object, list[str]]:
         return {"name": "x", "n": 2}, [flag, "name=x,n=2"]
     if action.type is int:
         return 7, [flag, "7"]
+    if action.type is float:
+        return 2.5, [flag, "2.5"]
     if getattr(action.type, "__name__", "") == "limit_value":
         return 0.5, [flag, "0.5"]
     return f"value-of-{action.dest}", [flag, f"value-of-{action.dest}"]
