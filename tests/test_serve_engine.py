@@ -272,8 +272,9 @@ def test_harness_serve_with_a_managed_engine_end_to_end(tmp_path: Path, monkeypa
     env = dict(os.environ, FAKE_ENGINE_RECORD=str(record),
                FAKE_ENGINE_REPLY="Alignment Score (1-5): 4\nCoherence Score (1-5): 3\nStyle Score (1-5): 2")
     service = subprocess.Popen(
-        [sys.executable, "-m", "harness", "serve", "--engine", "vllm", "--model-path", "CodeGoat24/UnifiedReward-2.0-qwen-7b",
-         "--gpus", "2", "--engine-exe", STAND_IN, "--engine-timeout", "30", "--port", "0", "--no-cache"],
+        [sys.executable, "-m", "harness", "serve", "--engine", "vllm",
+         "--model-path", "CodeGoat24/UnifiedReward-2.0-qwen-7b", "--gpus", "2", "--engine-exe", STAND_IN,
+         "--engine-timeout", "30", "--port", "0", "--no-cache"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     assert service.stdout is not None
     seen, deadline = b"", time.monotonic() + 60
