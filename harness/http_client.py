@@ -308,3 +308,18 @@ class EndpointClient:
             return
         self._loop.stop(self._shutdown)
         self._loop = None
+
+
+async def listen(runner: Any, host: str, port: int) -> int:
+    """Set up an aiohttp `AppRunner` and bind it to `host:port` (0: a free one), cleaned up if binding fails; the
+    port bound. Shared by the reward service and the local test server."""
+    from aiohttp import web
+
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=1024)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return int(runner.addresses[0][1])

@@ -29,7 +29,7 @@ from aiohttp import web
 
 from ..adapters import Adapter
 from ..cache import JudgmentCache
-from ..http_client import EndpointClient
+from ..http_client import EndpointClient, listen
 from ..judging import JudgeClient
 from ..redaction import redact_deep
 from .batcher import Batcher, BatchSettings, QueueFull, ShuttingDown, workers_for
@@ -218,15 +218,8 @@ class RewardServer:
     async def start(self, host: str = "127.0.0.1", port: int = 8700) -> int:
         runner = web.AppRunner(self.service.make_app(), access_log=None, handle_signals=False,
                                shutdown_timeout=self.service.shutdown_timeout_s)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port, backlog=1024)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
+        self.port = await listen(runner, host, port)
         self._runner = runner
-        self.port = int(runner.addresses[0][1])
         return self.port
 
     async def stop(self) -> bool:

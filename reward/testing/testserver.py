@@ -68,6 +68,8 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
+from harness.http_client import listen
+
 from .chat_requests import BadRequest, ChatRequestInfo, HashResponder, inspect_chat_body, raw_key, request_key
 from .faults import FaultPicker, ServerOptions
 
@@ -197,15 +199,8 @@ class ChatService:
         # access_log=None skips aiohttp's per-request log formatting entirely (measurable at >1000 requests/s).
         logging_kwargs: dict[str, Any] = {} if self.options.access_log else {"access_log": None}
         runner = web.AppRunner(self.make_app(), shutdown_timeout=2.0, handler_cancellation=True, **logging_kwargs)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
+        self.port = await listen(runner, "127.0.0.1", port)
         self._runner = runner
-        self.port = int(runner.addresses[0][1])
         return self.port
 
     async def stop(self) -> None:
