@@ -251,8 +251,9 @@ def _run(opts: RunOptions, adapter: Adapter | None, stop: _StopOnInterrupt) -> R
         finished = find_finished(Path(opts.output), invoked, resolved, inputs)
         if finished is not None:
             return _already_finished(*finished)
-    adapter = build_adapter(opts, adapter)
-    check_sampling(opts, adapter)
+    if adapter is None:  # checked from its arguments above; now from what was built of them
+        adapter = build_adapter(opts)
+        check_sampling(opts, adapter)
     resolved = [(t, t.for_family(c, adapter.family())) for t, c in resolved]
     config = {
         "tasks": {t.name: {"protocol": c.protocol, "split": c.split, **({"revision": c.revision} if c.revision else {})}

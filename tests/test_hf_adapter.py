@@ -74,13 +74,14 @@ def test_cap_on_new_tokens_is_part_of_the_cache_identity(tiny_dirs, vlrb_dir, tm
     assert (first.adapter_calls, same.adapter_calls, same.cache_hits, longer.adapter_calls) == (4, 0, 4, 4)
 
 
-def test_sampled_judgments_are_seeded_per_sample(tiny_dirs, vlrb_dir, tmp_path):
-    """`temperature=` with `--samples 3`: the tiny judge samples (do_sample), each sample index its own seed, so
-    the run is reproducible (a second run, uncached, writes the same replies) and the samples of an item differ."""
+def test_sampled_judgments_are_seeded_per_sample(tiny, vlrb_dir, tmp_path):
+    """`temperature=` with `--samples 3`: a tiny Qwen2.5-VL with the real checkpoint's tokenizer, chat template and
+    processor samples (do_sample), each sample index its own seed, so the run is reproducible (a second run,
+    uncached, writes the same replies) and the samples of an item differ."""
     def replies(out: str) -> dict[str, str]:
         opts = RunOptions(tasks=["vlrewardbench"], model="hf", data_dir=vlrb_dir, output=tmp_path / out, limit=3,
                           bootstrap_resamples=10, samples=3, use_cache=False, progress="none")
-        outcome = run(opts, adapter=HFAdapter(str(tiny_dirs["qwen2_vl"]), max_new_tokens=6, temperature=1.0))
+        outcome = run(opts, adapter=HFAdapter(str(tiny("qwen2.5-vl-7b")), max_new_tokens=6, temperature=1.0))
         assert outcome.adapter_calls == 9
         return {r["id"]: r["replies"][0]["text"] for r in read_jsonl(outcome.dir / "vlrewardbench.samples.jsonl")}
 
