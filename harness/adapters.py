@@ -46,12 +46,6 @@ SECRET_VALUE = re.compile(r"(sk-[A-Za-z0-9_-]{16,}|hf_[A-Za-z0-9]{30,}|gh[pousr]
                           r"|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{35}|Bearer\s+\S+)")
 
 
-#: The authors' script families (one evaluation script per architecture). Every judge family of `reward.families`
-#: (UnifiedReward 1.0 is "llava", -qwen is "qwen", then "unifiedreward-2.0", "unifiedreward-think", ...) names the
-#: one its runs follow; `family=` takes a family name, an alias or `name/mode` (`reward.families.resolve`).
-JUDGE_FAMILIES = ("llava", "qwen")
-
-
 def check_family(adapter: str, family: str | None) -> str | None:
     """A `family=` model argument, validated, in the form results.json records (aliases resolved, a default mode
     dropped); None: not given."""

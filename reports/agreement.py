@@ -30,7 +30,7 @@ from harness.errors import UsageError
 from harness.store import atomic_write_json, json_safe
 
 from .choices import COARSE, NONE, Family, family_for, supported_tasks
-from .runs import Run, load_run
+from .runs import Run, distinct_runs, judge_labels, load_run
 
 if TYPE_CHECKING:
     import numpy as np
@@ -219,12 +219,6 @@ def _item_index(record_ids: Sequence[str]) -> np.ndarray:
     return np.array([index.setdefault(split_record_id(rid)[0], len(index)) for rid in record_ids], dtype=np.int64)
 
 
-def _labels(runs: Sequence[Run]) -> list[str]:
-    """Each run's judge label; a label two of `runs` share gets the run id, so every row and column is one run."""
-    labels = [run.model for run in runs]
-    return [f"{label} ({run.run_id})" if labels.count(label) > 1 else label for label, run in zip(labels, runs)]
-
-
 def task_agreement(task: str, runs: Sequence[Run], labels: Sequence[str], resamples: int = 1000,
                    seed: int = 0) -> TaskAgreement | str:
     """One task over `runs` (each has it): the agreement table, or why it cannot be compared."""
@@ -260,13 +254,9 @@ def task_agreement(task: str, runs: Sequence[Run], labels: Sequence[str], resamp
 
 def agreement(runs: Sequence[Run], resamples: int = 1000, seed: int = 0) -> AgreementReport:
     """Agreement between every pair of `runs` (and with the humans) on every task two or more of them share."""
-    if len(runs) < 2:
-        raise UsageError(f"agreement needs at least two runs, got {len(runs)}")
+    distinct_runs(runs, "agreement")
     if resamples < 0:
         raise UsageError(f"--resamples must be >= 0, not {resamples}")
-    dirs = [str(run.dir.resolve()) for run in runs]
-    if len(set(dirs)) < len(dirs):
-        raise UsageError("a run directory is given twice")
     tasks: list[TaskAgreement] = []
     skipped: list[str] = []
     names = list(dict.fromkeys(task for run in runs for task in run.tasks))
@@ -276,7 +266,7 @@ def agreement(runs: Sequence[Run], resamples: int = 1000, seed: int = 0) -> Agre
             skipped.append(f"{task}: only in run {runs[having[0]].run_id}")
             continue
         sharing = [runs[i] for i in having]
-        result = task_agreement(task, sharing, _labels(sharing), resamples, seed)
+        result = task_agreement(task, sharing, judge_labels(sharing), resamples, seed)
         if isinstance(result, str):
             skipped.append(result)
         else:

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from harness.run_record import TaskRecord
 
 from .runs import Run, newest_per_cell
 from .spec import Column, Row, Source, TableSpec
+
+if TYPE_CHECKING:
+    from .reliability_table import ReliabilitySection
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,16 @@ class Report:
     tables: tuple[TableView, ...]
     read_problems: tuple[str, ...]
     runs: tuple[Run, ...] = field(default=())
+    #: the judge reliability section of `runs` (`reports.reliability_table`); None when no run measures any
+    reliability: "ReliabilitySection | None" = None
+
+    def runs_shown(self) -> list[Run]:
+        """The runs whose numbers the report shows, in the tables' order, then those only in the reliability
+        section."""
+        used = {str(r.dir): r for view in self.tables for r in view.runs}
+        for row in self.reliability.rows if self.reliability is not None else ():
+            used.setdefault(str(row.run.dir), row.run)
+        return list(used.values())
 
 
 def run_command(source: Source) -> str:
@@ -300,4 +313,7 @@ def build_table(spec: TableSpec, runs: Sequence[Run]) -> TableView:
 
 
 def build_report(specs: Sequence[TableSpec], runs: Sequence[Run], read_problems: Sequence[str]) -> Report:
-    return Report(tuple(build_table(s, runs) for s in specs), tuple(read_problems), tuple(runs))
+    from .reliability_table import reliability_section  # it reads numbers as the tables do (_number, _ci)
+
+    return Report(tuple(build_table(s, runs) for s in specs), tuple(read_problems), tuple(runs),
+                  reliability_section(runs))

@@ -120,38 +120,21 @@ class Family:
 
 # ---- readers ------------------------------------------------------------------------------------------------
 
-def _position(table: JudgmentTable, slot: Slot) -> np.ndarray:
-    import numpy as np
+def _shown(key: str, codes: Callable[[Any], int]) -> Callable[[JudgmentTable, Slot], np.ndarray]:
+    """A reader of outcome field `key` as the pair was shown (first / second / tie by `codes`), un-swapped into the
+    dataset's order: a record of the other order (`swapped`) names the other response."""
+    def read(table: JudgmentTable, slot: Slot) -> np.ndarray:
+        import numpy as np
 
-    shown = outcome_array(table, "verdict", _POSITION, np.int8)
-    return _unswap(shown, outcome_array(table, "swapped", bool, bool, False))
+        return _unswap(outcome_array(table, key, codes, np.int8), outcome_array(table, "swapped", bool, bool, False))
 
-
-def _position_human(table: JudgmentTable, slot: Slot) -> np.ndarray:
-    import numpy as np
-
-    shown = outcome_array(table, "gold", _POSITION, np.int8)
-    return _unswap(shown, outcome_array(table, "swapped", bool, bool, False))
-
-
-def _three_way(table: JudgmentTable, slot: Slot) -> np.ndarray:
-    import numpy as np
-
-    shown = outcome_array(table, "verdict", _THREE_WAY, np.int8)
-    return _unswap(shown, outcome_array(table, "swapped", bool, bool, False))
+    return read
 
 
 def _h(table: JudgmentTable, slot: Slot) -> np.ndarray:
     import numpy as np
 
     return outcome_array(table, "h", _THREE_WAY, np.int8)
-
-
-def _arena(table: JudgmentTable, slot: Slot) -> np.ndarray:
-    import numpy as np
-
-    shown = outcome_array(table, "vote", _ARENA, np.int8)  # A/B as shown: a record of the other order is swapped
-    return _unswap(shown, outcome_array(table, "swapped", bool, bool, False))
 
 
 def _margin_sign(value: Any) -> int:
@@ -195,11 +178,12 @@ def _mmrb2_consistent(outcome: dict[str, Any]) -> None:
 
 # ---- the families ---------------------------------------------------------------------------------------------
 
-POSITION = Family("position", ("first", "second"), (FIRST, SECOND), _position, _position_human,
-                  {"verdict": None, "correct": False})
-THREE_WAY = Family("three-way", COARSE, (FIRST, SECOND, TIE), _three_way, _h, {"verdict": None, "correct": False})
+POSITION = Family("position", ("first", "second"), (FIRST, SECOND), _shown("verdict", _POSITION),
+                  _shown("gold", _POSITION), {"verdict": None, "correct": False})
+THREE_WAY = Family("three-way", COARSE, (FIRST, SECOND, TIE), _shown("verdict", _THREE_WAY), _h,
+                   {"verdict": None, "correct": False})
 ARENA = Family("genai-arena", ("first", "second", "tie", "tie-good", "tie-bad"), (FIRST, SECOND, TIE, TIE, TIE),
-               _arena, _h, {"vote": None, "correct": False})
+               _shown("vote", _ARENA), _h, {"vote": None, "correct": False})
 MARGIN = Family("margin", COARSE, (FIRST, SECOND, TIE), _margin, _h, {"margin": None, "scores": None})
 MMRB2 = Family("mmrb2", COARSE, (FIRST, SECOND, TIE), _mmrb2, _mmrb2_human,
                {"verdict": None, "kind": None, "correct": False, "read": None}, slots=("forward", "reverse"),

@@ -320,10 +320,7 @@ def _sample_problems(task: str, base: _TaskRecords, cand: _TaskRecords) -> list[
 
 
 def _load_task(run: Run, task: str, who: str) -> _TaskRecords:
-    path = run.dir / f"{task}.samples.jsonl"
-    if not path.is_file():
-        raise RunError(f"{run.dir}: results.json lists task {task!r} but {path.name} is missing")
-    judgments = JudgmentTable.read_all(path)  # columns: what scoring reads, a few bytes a record
+    judgments = JudgmentTable.read_all(run.samples_path(task))  # columns: what scoring reads, a few bytes a record
     try:
         scoring, reliability = rebuild_scorings(task, run.tasks[task], judgments)
     except (KeyError, TypeError, ValueError) as exc:
@@ -383,10 +380,10 @@ def compare_task(task: str, base: _TaskRecords, cand: _TaskRecords, options: Gat
     """Every metric of the task paired over the items both runs have: the task's own, and where the runs judged each
     item more than once the reliability metrics (swap_consistency, ...) over the items complete in both, gated like
     any metric."""
-    n_common, n_dropped, metrics = _compare_scorings(task, base, cand, base.scoring, cand.scoring, options, notes)
+    n_common, metrics = _compare_scorings(task, base, cand, base.scoring, cand.scoring, options, notes)
     if base.reliability is not None and cand.reliability is not None:
-        metrics += _compare_scorings(task, base, cand, base.reliability, cand.reliability, options, notes)[2]
-    return TaskComparison(task, base.result.protocol, n_common, n_dropped, metrics)
+        metrics += _compare_scorings(task, base, cand, base.reliability, cand.reliability, options, notes)[1]
+    return TaskComparison(task, base.result.protocol, n_common, _n_items(base) - n_common, metrics)
 
 
 def _n_items(records: _TaskRecords) -> int:
@@ -397,12 +394,12 @@ def _n_items(records: _TaskRecords) -> int:
 
 
 def _compare_scorings(task: str, base: _TaskRecords, cand: _TaskRecords, b_scoring: Scoring, c_scoring: Scoring,
-                      options: GateOptions, notes: list[str]) -> tuple[int, int, list[MetricComparison]]:
+                      options: GateOptions, notes: list[str]) -> tuple[int, list[MetricComparison]]:
+    """(the items paired, the comparison of every metric of one Scoring of the task)."""
     c_pos = {sid: i for i, sid in enumerate(c_scoring.ids)}
     common = [(i, c_pos[sid]) for i, sid in enumerate(b_scoring.ids) if sid in c_pos]
     base_rows = np.array([i for i, _ in common], dtype=np.int64)
     cand_rows = np.array([j for _, j in common], dtype=np.int64)
-    n_dropped = _n_items(base) - len(common)
 
     b_point = b_scoring.compute(base_rows) if common else {}
     c_point = c_scoring.compute(cand_rows) if common else {}
@@ -432,7 +429,7 @@ def _compare_scorings(task: str, base: _TaskRecords, cand: _TaskRecords, b_scori
             task=task, metric=name, baseline=_number(reported_b.get(name)), candidate=_number(reported_c.get(name)),
             delta=delta, ci=(lo, hi), test=test, p_value=p_value,
             b=counts[0] if counts else None, c=counts[1] if counts else None, gated=gated, failed=failed))
-    return len(common), n_dropped, metrics
+    return len(common), metrics
 
 
 def _note_drift(task: str, who: str, scoring: Scoring, reported: Mapping[str, Any], notes: list[str]) -> None:

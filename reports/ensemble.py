@@ -48,7 +48,7 @@ from harness.run_record import SCHEMA_VERSION, RunRecord, TaskRecord
 from harness.store import RunStore, SampleLog, atomic_write_json
 
 from .choices import MARGIN, NONE, Family, family_for, supported_tasks
-from .runs import Run, load_run
+from .runs import Run, distinct_runs, judge_labels, load_run
 
 RULES = ("majority", "mean-score", "weighted")
 
@@ -115,11 +115,7 @@ def parse_weights(text: str | None, n: int) -> list[Fraction] | None:
 def _members(runs: Sequence[Run], rule: str, weights: Sequence[float | Fraction] | None) -> list[Member]:
     if rule not in RULES:
         raise UsageError(f"--rule {rule!r}: one of {', '.join(RULES)}")
-    if len(runs) < 2:
-        raise UsageError(f"an ensemble needs at least two runs, got {len(runs)}")
-    dirs = [str(run.dir.resolve()) for run in runs]
-    if len(set(dirs)) < len(dirs):
-        raise UsageError("a run directory is given twice")
+    distinct_runs(runs, "an ensemble")
     if rule == "weighted" and weights is None:
         raise UsageError("--rule weighted needs --weights (one per run)")
     if rule == "majority" and weights is not None:
@@ -131,9 +127,7 @@ def _members(runs: Sequence[Run], rule: str, weights: Sequence[float | Fraction]
         raise UsageError(f"weights {list(weights or ())}: finite numbers, one per run") from None
     if len(exact) != len(runs) or any(w <= 0 for w in exact):
         raise UsageError(f"weights {list(map(float, exact))}: one positive weight per run ({len(runs)})")
-    labels = [run.model for run in runs]
-    labels = [f"{label} ({run.run_id})" if labels.count(label) > 1 else label for label, run in zip(labels, runs)]
-    return [Member(run, label, w) for run, label, w in zip(runs, labels, exact)]
+    return [Member(run, label, w) for run, label, w in zip(runs, judge_labels(runs), exact)]
 
 
 def _plans(members: Sequence[Member], rule: str) -> tuple[list[TaskPlan], list[str]]:

@@ -19,12 +19,12 @@ the same numbers (the renderers only lay the section out):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Sequence
 
 from harness.run_record import TaskRecord
 
+from .build import _ci, _number
 from .runs import Run
 
 #: the task's overall accuracy under the names tasks use for it, in this order of preference
@@ -171,20 +171,9 @@ class ReliabilitySection:
         return {task: tuple(metrics) for task, metrics in found.items()}
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
 def _metric(entry: TaskRecord, name: str) -> Number:
     value = _number(entry.metrics.get(name))
-    pair = entry.ci95.get(name)
-    ci = None
-    if value is not None and isinstance(pair, (list, tuple)) and len(pair) == 2:
-        lo, hi = _number(pair[0]), _number(pair[1])
-        ci = (lo, hi) if lo is not None and hi is not None else None
-    return Number(value, ci)
+    return Number(value, _ci(entry, name) if value is not None else None)
 
 
 def headline_metric(entry: TaskRecord) -> str | None:

@@ -22,7 +22,6 @@ from typing import Callable, Mapping
 from harness.errors import UsageError
 
 from .build import Report, build_report
-from .reliability_table import reliability_section
 from .runs import discover
 from .spec import TableSpec, load_specs, select
 
@@ -53,7 +52,7 @@ def draw_charts(report: Report, out: Path) -> dict[str, Path]:
             written = draw(view, chart_path(out, view.spec))
             if written is not None:
                 charts[view.spec.id] = written
-    section = reliability_section(report.runs)
+    section = report.reliability
     if section is not None:
         from .reliability_charts import draw_all
 
@@ -65,7 +64,7 @@ def summary(report: Report) -> str:
     cells = [c for v in report.tables for r in v.rows for c in r.cells if c.ours is not None or c.paper is not None]
     filled = sum(c.ours is not None for c in cells)
     problems = sum(len(v.problems) for v in report.tables)
-    section = reliability_section(report.runs)
+    section = report.reliability
     reliability = "" if section is None else f", {len(section.rows)} judge reliability row(s)"
     return (f"report: {len(report.tables)} table(s), {len(report.runs)} run(s) read, {filled} cell(s) with our "
             f"numbers, {len(cells) - filled} missing, {problems} problem(s), {len(report.read_problems)} "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from harness.errors import UsageError
 from harness.records import Judgment
@@ -63,11 +63,15 @@ class Run:
     def tasks(self) -> Mapping[str, TaskRecord]:
         return self.record.tasks
 
-    def samples(self, task: str) -> list[Judgment]:
+    def samples_path(self, task: str) -> Path:
+        """The task's samples file; a RunError when results.json lists the task but the file is missing."""
         path = self.dir / f"{task}.samples.jsonl"
         if not path.is_file():
             raise RunError(f"{self.dir}: results.json lists task {task!r} but {path.name} is missing")
-        return list(read_samples(path))
+        return path
+
+    def samples(self, task: str) -> list[Judgment]:
+        return list(read_samples(self.samples_path(task)))
 
 
     def records(self, task: str) -> tuple["JudgmentTable", dict[str, int]]:
@@ -75,9 +79,7 @@ class Run:
         line or a second record for one id is a RunError naming the file."""
         from harness.judgment_table import JudgmentTable
 
-        path = self.dir / f"{task}.samples.jsonl"
-        if not path.is_file():
-            raise RunError(f"{self.dir}: results.json lists task {task!r} but {path.name} is missing")
+        path = self.samples_path(task)
         try:
             table = JudgmentTable.read_all(path)
         except ValueError as exc:  # a line that is not JSON, or not a sample record
@@ -144,3 +146,18 @@ def newest_per_cell(runs: Iterable[Run]) -> dict[tuple[str, str, str], tuple[Run
             if key not in best or (run.created, str(run.dir)) > (best[key][0].created, str(best[key][0].dir)):
                 best[key] = (run, result)
     return best
+
+
+def distinct_runs(runs: Sequence[Run], what: str) -> None:
+    """`what` (agreement, an ensemble) compares two or more runs, each given once."""
+    if len(runs) < 2:
+        raise UsageError(f"{what} needs at least two runs, got {len(runs)}")
+    dirs = [str(run.dir.resolve()) for run in runs]
+    if len(set(dirs)) < len(dirs):
+        raise UsageError("a run directory is given twice")
+
+
+def judge_labels(runs: Sequence[Run]) -> list[str]:
+    """Each run's judge label; a label two of `runs` share gets the run id, so every row and column is one run."""
+    labels = [run.model for run in runs]
+    return [f"{label} ({run.run_id})" if labels.count(label) > 1 else label for label, run in zip(labels, runs)]

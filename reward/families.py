@@ -42,8 +42,6 @@ from .family_parsers import Verdict
 UNIFIEDREWARD = "CodeGoat24/UnifiedReward"
 #: The snapshot every template and setting below was read from (2026-06-18).
 UNIFIEDREWARD_COMMIT = "ff6f520247a2d36e2aff7b2ba53a935afd437f66"
-PREF_GRPO = "CodeGoat24/Pref-GRPO"  # the authors' RL code: how they read their models' replies
-PREF_GRPO_COMMIT = "3e787f6dd5a3051b40d61f07e9578468ac26130a"
 IMAGE_SLOT = "<image>"
 
 # Task kinds: what is judged, and how (pairwise rank, pairwise score, pointwise score).
@@ -61,7 +59,6 @@ IMAGE_EDIT_PAIR_SCORE = "image_edit_pair_score"
 IMAGE_EDIT_POINT_INSTRUCTION = "image_edit_point_instruction_following"  # source + one edit
 IMAGE_EDIT_POINT_QUALITY = "image_edit_point_quality"  # one image
 
-SCRIPT_FAMILIES = ("llava", "qwen")
 #: model_type -> script family, for a checkpoint whose name names no family.
 ARCHITECTURE_FAMILY = {"llava_onevision": "llava", "qwen2_vl": "qwen", "qwen2_5_vl": "qwen", "qwen3_vl": "qwen",
                        "qwen3_5": "qwen"}
@@ -218,7 +215,6 @@ class Detection:
 
 # ---- the data ------------------------------------------------------------------------------------------------
 
-G4096 = Generation(max_new_tokens=4096)
 G1024 = Generation(max_new_tokens=1024)
 G512 = Generation(max_new_tokens=512)
 LLAVA_EVAL = "benchmark_evaluation/LLaVA_evaluation/"

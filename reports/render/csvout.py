@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Mapping
 
 from ..build import Cell, Report, TableView, ViewRow
-from ..reliability_table import ACCURACY, Number, ReliabilitySection, Row, reliability_section
+from ..reliability_table import ACCURACY, Number, ReliabilitySection, Row
 
 FIELDS = ["table", "row", "model", "column", "ours", "ci_lo", "ci_hi", "paper", "delta", "status", "source",
           "run", "note"]
@@ -87,7 +87,7 @@ def render(report: Report, charts: Mapping[str, Path]) -> str:
             for cell in row.cells:
                 if cell.ours is not None or cell.paper is not None:
                     writer.writerow(_record(view, row, cell))
-    section = reliability_section(report.runs)
+    section = report.reliability
     if section is not None:
         writer.writerows(reliability_records(section))
     return out.getvalue()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Mapping
 
 from ..build import Cell, Report, TableView
-from ..reliability_table import ReliabilitySection, reliability_section
+from ..reliability_table import ReliabilitySection
 from . import common, reliability
 
 CSS = """
@@ -114,17 +114,15 @@ def render_reliability(section: ReliabilitySection, charts: Mapping[str, Path]) 
 
 def render(report: Report, charts: Mapping[str, Path]) -> str:
     body = [render_table(view, charts.get(view.spec.id)) for view in report.tables]
-    section = reliability_section(report.runs)
+    section = report.reliability
     if section is not None:
         body.append(render_reliability(section, charts))
-    used = {str(r.dir): r for view in report.tables for r in view.runs}
-    for row in section.rows if section is not None else ():  # runs whose numbers are only in the section
-        used.setdefault(str(row.run.dir), row.run)
+    used = report.runs_shown()
     if used:
         body.append("<h2>Runs</h2><ul>")
         body += [f"<li><code>{escape(r.dir.name)}</code>: {escape(r.model)}; "
                  + escape(", ".join(f"{t} [{res.get('protocol')}, {res.get('split')}]" for t, res in r.tasks.items()))
-                 + "</li>" for r in used.values()]
+                 + "</li>" for r in used]
         body.append("</ul>")
     if report.read_problems:
         body.append('<h2>Runs that could not be read</h2><ul class="problems">')

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Mapping
 
 from ..build import Report, TableView
-from ..reliability_table import ReliabilitySection, reliability_section
+from ..reliability_table import ReliabilitySection
 from . import common, reliability
 
 SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
@@ -89,7 +89,7 @@ def render_reliability(section: ReliabilitySection, charts: Mapping[str, Path]) 
 def render(report: Report, charts: Mapping[str, Path]) -> str:
     parts = [_comment("UnifiedReward reproduction report; needs \\usepackage{booktabs}"), ""]
     parts += [render_table(view, charts.get(view.spec.id)) + "\n" for view in report.tables]
-    section = reliability_section(report.runs)
+    section = report.reliability
     if section is not None:
         parts.append(render_reliability(section, charts) + "\n")
     parts += [_comment(f"UNREADABLE RUN {p}") for p in report.read_problems]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Mapping
 
 from ..build import Report, TableView
-from ..reliability_table import ReliabilitySection, reliability_section
+from ..reliability_table import ReliabilitySection
 from . import common, reliability
 
 
@@ -89,17 +89,15 @@ def render_reliability(section: ReliabilitySection, charts: Mapping[str, Path]) 
 def render(report: Report, charts: Mapping[str, Path]) -> str:
     parts = ["# UnifiedReward reproduction report", ""]
     parts += [render_table(view, charts.get(view.spec.id)) + "\n" for view in report.tables]
-    section = reliability_section(report.runs)
+    section = report.reliability
     if section is not None:
         parts += [render_reliability(section, charts) + "\n"]
-    used = {str(r.dir): r for view in report.tables for r in view.runs}
-    for row in section.rows if section is not None else ():  # runs whose numbers are only in the section
-        used.setdefault(str(row.run.dir), row.run)
+    used = report.runs_shown()
     if used:
         parts += ["## Runs", ""]
         parts += [f"- `{r.dir.name}`: {_esc(r.model)}; " + ", ".join(
             f"{task} [{res.get('protocol')}, {res.get('split')}]" for task, res in r.tasks.items()) + f" ({r.dir})"
-                  for r in used.values()]
+                  for r in used]
         parts.append("")
     if report.read_problems:
         parts += ["## Runs that could not be read", ""] + [f"- {p}" for p in report.read_problems] + [""]
