@@ -62,8 +62,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from bench.openai_throughput import AuthorsClient, AuthorsItem, encode_like_authors  # noqa: E402
-from harness.serve.client import RewardClient  # noqa: E402
-from harness.serve.rewards import encode_media  # noqa: E402
+from harness.serve.client import RewardClient, encode_media, encode_pixels  # noqa: E402
 from reward.testing.serve import start_server_process, stop_server_process  # noqa: E402
 
 SCORED = [(4, 3, 5, 4), (2, 4, 3, 3), (5, 5, 4, 5), (3, 2, 2, 2)]
@@ -105,12 +104,7 @@ def start_service(judge_url: str, concurrency: int, extra: Sequence[str] = (),
 
 
 def stop_service(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_server_process(proc, timeout=30.0)  # the service drains its in-flight items before it exits
 
 
 def peak_rss_mb(pid: int) -> float | None:
@@ -141,9 +135,7 @@ def make_images(n: int, size: int, seed: int = 0) -> np.ndarray:
 
 
 def png_kb(images: np.ndarray) -> float:
-    buffer = io.BytesIO()
-    Image.fromarray(images[0]).save(buffer, format="PNG", compress_level=1)
-    return len(buffer.getvalue()) / 1024
+    return len(encode_pixels(images[0])) / 1024  # as the service's client sends it
 
 
 # ---- the clients ---------------------------------------------------------------------------------------------

@@ -29,39 +29,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-RES = 32
+from reward.testing.tiny_diffusion import RES  # noqa: E402 - the tiny pipeline's pixels
 
 
 def tiny_sd_pipeline(root: Path) -> Path:
     """A Stable-Diffusion pipeline directory with tiny random components (the project's test recipe)."""
-    import diffusers
-    import torch
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-    from transformers.convert_slow_tokenizer import bytes_to_unicode
+    from reward.testing.tiny_diffusion import save_tiny_sd
 
-    torch.manual_seed(0)
-    chars = list(bytes_to_unicode().values())
-    tokens = chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"]
-    (root / "tok").mkdir(parents=True, exist_ok=True)
-    (root / "tok/vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}), encoding="utf-8")
-    (root / "tok/merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
-    tokenizer = CLIPTokenizer(str(root / "tok/vocab.json"), str(root / "tok/merges.txt"), model_max_length=16)
-    text = CLIPTextModel(CLIPTextConfig(vocab_size=514, hidden_size=32, intermediate_size=37, num_hidden_layers=2,
-                                        num_attention_heads=4, max_position_embeddings=16, bos_token_id=512,
-                                        eos_token_id=513, pad_token_id=513))
-    vae = diffusers.AutoencoderKL(block_out_channels=(32, 64), in_channels=3, out_channels=3, latent_channels=4,
-                                  down_block_types=("DownEncoderBlock2D",) * 2,
-                                  up_block_types=("UpDecoderBlock2D",) * 2, norm_num_groups=32, sample_size=RES)
-    unet = diffusers.UNet2DConditionModel(
-        sample_size=16, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(32, 64),
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=32, attention_head_dim=4, norm_num_groups=32)
-    scheduler = diffusers.DDPMScheduler(num_train_timesteps=1000, steps_offset=1, clip_sample=False)
-    pipeline: Any = diffusers.StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=tokenizer, unet=unet,
-                                                      scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                                                      requires_safety_checker=False)
-    pipeline.save_pretrained(root / "sd")
-    return root / "sd"
+    return save_tiny_sd(root / "sd")
 
 
 def brightness_judge(request: Any) -> str:

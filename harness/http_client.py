@@ -237,14 +237,17 @@ class EndpointClient:
         self.headers = {"Content-Type": "application/json", **(headers or {})}
         self.thread_name = thread_name
         self._loop: LoopThread | None = None
+        self._loop_lock = threading.Lock()  # callers on several threads (the reward service) start one loop
         self._session: aiohttp.ClientSession | None = None
         self._rng = random.Random()
 
     def generate(self, requests: Iterable[PreparedRequest]) -> Iterator[Reply]:
         """One Reply per request, in completion order; request i starts at replica i mod n."""
-        if self._loop is None:
-            self._loop = LoopThread(self.thread_name)
-        yield from self._loop.unordered(requests, self.call, self.concurrency)
+        with self._loop_lock:
+            if self._loop is None:
+                self._loop = LoopThread(self.thread_name)
+            loop = self._loop
+        yield from loop.unordered(requests, self.call, self.concurrency)
 
     async def call(self, prepared: PreparedRequest, index: int) -> Reply:
         """One request with its retries. Never raises: failures become `Reply.error`."""

@@ -180,6 +180,15 @@ class Family:
         wanted = self.default_mode if mode is None else mode
         return next((p for p in self.prompts if p.kind == kind and p.mode == wanted), None)
 
+    def prompts_in(self, mode: str | None = None) -> list[FamilyPrompt]:
+        """Every template `prompt(kind, mode)` can give: this family's in `mode`, then the inherited family's for the
+        kinds this one does not define."""
+        found = [p for p in self.prompts if p.mode == (self.default_mode if mode is None else mode)]
+        if self.inherits:
+            parent, kinds = FAMILIES[self.inherits], {p.kind for p in found}
+            found += [p for p in parent.prompts if p.kind not in kinds and p.mode == parent.default_mode]
+        return found
+
     def prompt(self, kind: str, mode: str | None = None) -> FamilyPrompt:
         """This family's template for `kind` (its own, else the inherited family's)."""
         found = self.own(kind, mode)

@@ -21,50 +21,13 @@ from alignment import diffusion_dpo as dd  # noqa: E402
 from alignment.diffusion_policies import DiffusersImagePolicy, DiffusersVideoPolicy, encode_mp4  # noqa: E402
 from alignment.diffusion import diffusion_dpo_loss  # noqa: E402
 from alignment.policies import POLICIES, MediaStore, PolicyInput  # noqa: E402
+from reward.testing.tiny_diffusion import (RES, clip_tokenizer, ddpm, save_tiny_sd, text_config,  # noqa: E402
+                                           unet_kwargs, vae)
 
 LN2 = math.log(2.0)
-RES = 32  # pixels; the tiny VAE halves it: 16x16 latents
 
 
 # ---- tiny diffusers pipelines ----------------------------------------------------------------------------
-
-def _tokenizer(root: Path):
-    """A CLIP tokenizer over single byte-level characters (no merges): enough to turn prompts into ids."""
-    from transformers import CLIPTokenizer
-    from transformers.convert_slow_tokenizer import bytes_to_unicode
-
-    chars = list(bytes_to_unicode().values())
-    tokens = chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"]
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}), encoding="utf-8")
-    (root / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
-    return CLIPTokenizer(str(root / "vocab.json"), str(root / "merges.txt"), model_max_length=16)
-
-
-def _text_config(**extra):
-    from transformers import CLIPTextConfig
-
-    return CLIPTextConfig(vocab_size=514, hidden_size=32, intermediate_size=37, num_hidden_layers=2,
-                          num_attention_heads=4, max_position_embeddings=16, bos_token_id=512, eos_token_id=513,
-                          pad_token_id=513, **extra)
-
-
-def _vae():
-    return diffusers.AutoencoderKL(block_out_channels=(32, 64), in_channels=3, out_channels=3, latent_channels=4,
-                                   down_block_types=("DownEncoderBlock2D",) * 2,
-                                   up_block_types=("UpDecoderBlock2D",) * 2, norm_num_groups=32, sample_size=RES)
-
-
-def _ddpm():
-    return diffusers.DDPMScheduler(num_train_timesteps=1000, steps_offset=1, clip_sample=False)
-
-
-def _unet_kwargs(kind: str) -> dict:
-    return dict(sample_size=16, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(32, 64),
-                down_block_types=(f"CrossAttnDownBlock{kind}", f"DownBlock{kind}"),
-                up_block_types=(f"UpBlock{kind}", f"CrossAttnUpBlock{kind}"), cross_attention_dim=32,
-                attention_head_dim=4, norm_num_groups=32)
-
 
 @pytest.fixture(scope="module")
 def pipes(tmp_path_factory) -> dict[str, Path]:
@@ -73,12 +36,9 @@ def pipes(tmp_path_factory) -> dict[str, Path]:
 
     torch.manual_seed(0)
     root = tmp_path_factory.mktemp("pipes")
-    tok = _tokenizer(root / "tokenizer-files")
+    tok = clip_tokenizer(root / "tokenizer-files")
     out = {"sd": root / "sd", "sdxl": root / "sdxl", "video": root / "video"}
-    diffusers.StableDiffusionPipeline(
-        vae=_vae(), text_encoder=CLIPTextModel(_text_config()), tokenizer=tok,
-        unet=diffusers.UNet2DConditionModel(**_unet_kwargs("2D")), scheduler=_ddpm(), safety_checker=None,
-        feature_extractor=None, requires_safety_checker=False).save_pretrained(out["sd"])
+    save_tiny_sd(out["sd"], tok)
     unet_xl = diffusers.UNet2DConditionModel(
         sample_size=16, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(32, 64),
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
@@ -87,13 +47,13 @@ def pipes(tmp_path_factory) -> dict[str, Path]:
         projection_class_embeddings_input_dim=6 * 8 + 32,
         cross_attention_dim=64, norm_num_groups=1)
     diffusers.StableDiffusionXLPipeline(
-        vae=_vae(), text_encoder=CLIPTextModel(_text_config()),
-        text_encoder_2=CLIPTextModelWithProjection(_text_config(projection_dim=32)), tokenizer=tok, tokenizer_2=tok,
+        vae=vae(), text_encoder=CLIPTextModel(text_config()),
+        text_encoder_2=CLIPTextModelWithProjection(text_config(projection_dim=32)), tokenizer=tok, tokenizer_2=tok,
         unet=unet_xl, scheduler=diffusers.EulerAncestralDiscreteScheduler(timestep_spacing="trailing"),
     ).save_pretrained(out["sdxl"])
-    unet3d = diffusers.UNet3DConditionModel(**_unet_kwargs("3D"), time_cond_proj_dim=16)
-    diffusers.TextToVideoSDPipeline(vae=_vae(), text_encoder=CLIPTextModel(_text_config()), tokenizer=tok,
-                                    unet=unet3d, scheduler=_ddpm()).save_pretrained(out["video"])
+    unet3d = diffusers.UNet3DConditionModel(**unet_kwargs("3D"), time_cond_proj_dim=16)
+    diffusers.TextToVideoSDPipeline(vae=vae(), text_encoder=CLIPTextModel(text_config()), tokenizer=tok,
+                                    unet=unet3d, scheduler=ddpm()).save_pretrained(out["video"])
     return out
 
 
@@ -222,7 +182,7 @@ def test_loss_refuses_unshared_noise():
 
 @pytest.mark.parametrize("rule", ["uniform", "turbo", "grid"])
 def test_pair_batch_shares_noise_and_timestep(rule):
-    scheduler = _ddpm()
+    scheduler = ddpm()
     g = torch.Generator().manual_seed(0)
     lat_w, lat_l = torch.randn(3, 4, 2, 8, 8), torch.randn(3, 4, 2, 8, 8)  # 5-D: video latents
     batch = diffusion.noisy_pair_batch(lat_w, lat_l, scheduler, rule, g, grid_steps=50)
@@ -239,10 +199,10 @@ def test_pair_batch_shares_noise_and_timestep(rule):
 
 
 def test_zero_terminal_snr_and_guidance_embedding():
-    scheduler = _ddpm()
+    scheduler = ddpm()
     diffusion.rescale_zero_terminal_snr(scheduler)
     assert scheduler.alphas_cumprod[-1].item() == pytest.approx(0.0, abs=1e-12)
-    first = (1 - _ddpm().betas).cumprod(0)[0]
+    first = (1 - ddpm().betas).cumprod(0)[0]
     assert scheduler.alphas_cumprod[0].item() == pytest.approx(first.item(), rel=1e-5)
     emb = diffusion.guidance_embedding(torch.tensor([7.5, 1.0]), 16)
     assert emb.shape == (2, 16)

@@ -422,3 +422,18 @@ def test_a_name_that_does_not_fit_the_architecture_stops_before_loading(tiny, tm
     with pytest.raises(UsageError, match="'UnifiedReward-Think-7b' is a UnifiedReward-Think \\(LLaVA-OneVision"):
         HFAdapter(str(wrong))
     assert HFAdapter(str(wrong), family="unifiedreward-think", max_new_tokens=1).family() == "unifiedreward-think"
+
+
+def test_prompts_in_a_mode_are_what_prompt_gives_for_each_kind():
+    """`Family.prompts_in(mode)` (the reward service's list of a family's templates) holds, for every kind it
+    names, exactly the template `Family.prompt(kind, mode)` picks, inherited ones included."""
+    from reward.families import FAMILIES
+
+    for family in FAMILIES.values():
+        for mode in family.modes:
+            listed = family.prompts_in(mode)
+            assert len({p.kind for p in listed}) == len(listed)
+            assert all(family.prompt(p.kind, mode) == p for p in listed)
+    inheriting = [f for f in FAMILIES.values() if f.inherits]
+    assert inheriting and any(len(f.prompts_in()) > len([p for p in f.prompts if p.mode == f.default_mode])
+                              for f in inheriting)

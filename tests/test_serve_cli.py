@@ -89,9 +89,12 @@ def test_a_slot_the_family_has_no_template_for_is_a_400_and_images_are_resized_a
     assert result.template["name"] == "genai_image_unifiedreward" and sizes == [(512, 512)] * 2
 
 
-def test_cli_checks_its_arguments_before_loading_anything():
+def test_cli_checks_its_arguments_before_loading_anything(monkeypatch):
     from harness.serve.cli import add_serve_parser, main_serve
 
+    # Building the judge fails the test: every error below must come before it.
+    monkeypatch.setattr(ScriptedAdapter, "from_args",
+                        classmethod(lambda cls, *a, **k: pytest.fail("the judge was built before the check")))
     parser = argparse.ArgumentParser(prog="harness")
     add_serve_parser(parser.add_subparsers(dest="command"))
     for argv, message in ((["serve"], "needs --model"),

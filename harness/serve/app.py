@@ -21,7 +21,6 @@ import asyncio
 import itertools
 import json
 import signal
-import threading
 import time
 from typing import Any, Callable
 
@@ -29,7 +28,7 @@ from aiohttp import web
 
 from ..adapters import Adapter
 from ..cache import JudgmentCache
-from ..http_client import EndpointClient, listen
+from ..http_client import EndpointClient, LoopThread, listen
 from ..judging import JudgeClient
 from ..redaction import redact_deep
 from .batcher import Batcher, BatchSettings, QueueFull, ShuttingDown, workers_for
@@ -90,9 +89,6 @@ class RewardService:
         return app
 
     async def _on_startup(self, app: web.Application) -> None:
-        if is_endpoint_judge(self.adapter):
-            # Starts the HTTP client's loop thread once, here, so concurrent batches never race to create it.
-            await asyncio.get_running_loop().run_in_executor(None, lambda: list(self.adapter.generate(iter(()))))
         self._batcher = Batcher(self.client, self.settings)
         self._batcher.start()
 
@@ -260,10 +256,7 @@ class ServiceThread:
         self.host = host
         self._requested_port = port
         self._server = RewardServer(service)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
+        self._loop: LoopThread | None = None
         self.drained: bool | None = None
 
     @property
@@ -273,39 +266,23 @@ class ServiceThread:
         return f"http://{self.host}:{self._server.port}"
 
     def start(self, timeout: float = 30.0) -> "ServiceThread":
-        self._thread = threading.Thread(target=self._run, name="reward-service", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise TimeoutError(f"the reward service did not start within {timeout} s")
-        if self._error is not None:
-            raise RuntimeError(f"the reward service failed to start: {self._error!r}") from self._error
+        self._loop = LoopThread("reward-service")
+        try:
+            self._loop.run(self._server.start(self.host, self._requested_port), timeout)
+        except BaseException as exc:
+            self._loop.stop()
+            self._loop = None
+            raise RuntimeError(f"the reward service failed to start: {exc!r}") from exc
         return self
-
-    def _run(self) -> None:
-        loop = self._loop = asyncio.new_event_loop()
-        try:
-            loop.run_until_complete(self._server.start(self.host, self._requested_port))
-        except BaseException as exc:  # noqa: BLE001 - reported by start()
-            self._error = exc
-            self._ready.set()
-            loop.close()
-            return
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.close()
 
     def stop(self, timeout: float = 120.0) -> bool:
         """Stop gracefully (see `RewardServer.stop`) and join the thread; True when every admitted item was
         answered."""
-        if self._thread is None or self._loop is None or self._error is not None:
+        if self._loop is None:
             return True
-        future = asyncio.run_coroutine_threadsafe(self._server.stop(), self._loop)
-        self.drained = future.result(timeout)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout)
-        self._thread = None
+        self.drained = self._loop.run(self._server.stop(), timeout)
+        self._loop.stop()
+        self._loop = None
         return self.drained
 
     def __enter__(self) -> "ServiceThread":

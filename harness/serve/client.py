@@ -356,10 +356,8 @@ class AsyncRewardClient:
 
         import aiohttp
 
-        if self._session is None:
-            self._session = aiohttp.ClientSession(headers={"Content-Type": "application/json"})
         try:
-            async with self._session.post(f"{self.url}{path}", data=payload,
+            async with self._http().post(f"{self.url}{path}", data=payload,
                                           timeout=aiohttp.ClientTimeout(total=self.timeout)) as resp:
                 raw = await resp.read()
                 milliseconds = resp.headers.get("retry-after-ms")
@@ -374,16 +372,23 @@ class AsyncRewardClient:
     async def _get(self, path: str) -> dict[str, Any]:
         import json
 
+        import asyncio
+
+        import aiohttp
+
+        try:
+            async with self._http().get(f"{self.url}{path}", timeout=aiohttp.ClientTimeout(total=self.timeout)) as resp:
+                return json.loads(await resp.read())
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise RewardServiceError(f"cannot reach {self.url}: {type(exc).__name__}: {exc}") from None
+
+    def _http(self) -> "aiohttp.ClientSession":
+        """The one session of this client, made on first use, whichever call comes first."""
         import aiohttp
 
         if self._session is None:
-            self._session = aiohttp.ClientSession()
-        try:
-            async with self._session.get(f"{self.url}{path}",
-                                         timeout=aiohttp.ClientTimeout(total=self.timeout)) as resp:
-                return json.loads(await resp.read())
-        except aiohttp.ClientError as exc:
-            raise RewardServiceError(f"cannot reach {self.url}: {type(exc).__name__}: {exc}") from None
+            self._session = aiohttp.ClientSession(headers={"Content-Type": "application/json"})
+        return self._session
 
     async def close(self) -> None:
         if self._session is not None:
@@ -442,22 +447,19 @@ class RewardClient:
 
     def pointwise(self, items: Sequence[Any], *, on_failure: str = "report", return_raw: bool = False,
                   generation: Mapping[str, Any] | None = None) -> RewardResult:
-        body = {"items": pointwise_body(items, self._client.send_paths), **_options(on_failure, return_raw,
-                                                                                    generation)}
-        return RewardResult.from_json(self._run(self._client.post("/v1/pointwise", body)))
+        return self._run(self._client.pointwise(items, on_failure=on_failure, return_raw=return_raw,
+                                                generation=generation))
 
     def pairwise(self, items: Sequence[Any], *, orders: str = "one", on_failure: str = "report",
                  return_raw: bool = False, generation: Mapping[str, Any] | None = None) -> RewardResult:
-        body = {"items": pairwise_body(items, self._client.send_paths), "orders": orders,
-                **_options(on_failure, return_raw, generation)}
-        return RewardResult.from_json(self._run(self._client.post("/v1/pairwise", body)))
+        return self._run(self._client.pairwise(items, orders=orders, on_failure=on_failure, return_raw=return_raw,
+                                               generation=generation))
 
     def group(self, prompt: str, candidates: Sequence[Any], *, mode: str = "pointwise", orders: str = "one",
               on_failure: str = "report", return_raw: bool = False,
               generation: Mapping[str, Any] | None = None) -> GroupResult:
-        body = group_body(prompt, candidates, self._client.send_paths, mode=mode, orders=orders,
-                          **_options(on_failure, return_raw, generation))
-        return GroupResult.from_json(self._run(self._client.post("/v1/group", body)))
+        return self._run(self._client.group(prompt, candidates, mode=mode, orders=orders, on_failure=on_failure,
+                                            return_raw=return_raw, generation=generation))
 
     def health(self) -> dict[str, Any]:
         return self._run(self._client.health())

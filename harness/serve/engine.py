@@ -49,7 +49,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Mapping, Sequence
+from typing import IO, Callable, Mapping, Sequence
 
 from ..adapters import SECRET_VALUE, is_secret
 from ..errors import UsageError
@@ -313,12 +313,6 @@ class ManagedEngine:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    @property
-    def log_dir(self) -> Path:
-        if self._log_dir is None:
-            raise RuntimeError("engine not started")
-        return self._log_dir
-
     def start(self) -> "ManagedEngine":
         """Launch every replica and wait until all are healthy; on any failure stop them all and raise UsageError."""
         self._log_dir = Path(self.config.log_dir) if self.config.log_dir else Path(
@@ -385,12 +379,6 @@ class ManagedEngine:
         if self.config.engine == "sglang":
             args["sglang_multi_image"] = "true"
         return args
-
-    def describe(self) -> dict[str, Any]:
-        """What the service reports about its engine (credentials masked)."""
-        return {"engine": self.config.engine, "model_path": self.config.model_path,
-                "replicas": [{"url": r.url, "gpu": r.gpu, "command": r.shown(), "log": str(r.log_path)}
-                             for r in self.replicas]}
 
     def alive(self) -> list[bool]:
         return [_exit_code(run.process) is None for run in self._running]

@@ -35,7 +35,6 @@ class Metrics:
         self.started = time.monotonic()
         self.requests_total = 0
         self.items_total = 0
-        self.rejected_total = 0  # 429: the queue was full
         self.statuses: Counter[int] = Counter()
         self.failed: Counter[str] = Counter()
         self._latencies: deque[float] = deque(maxlen=WINDOW)
@@ -56,8 +55,6 @@ class Metrics:
         """A request refused before any work (429 queue full, 503 shutting down, 400 malformed)."""
         with self._lock:
             self.statuses[status] += 1
-            if status == 429:
-                self.rejected_total += 1
 
     def _forget_before(self, cutoff: float) -> None:
         while self._answered_at and self._answered_at[0] < cutoff:
@@ -73,7 +70,7 @@ class Metrics:
             rate = len(self._answered_at) / span if span > 0 else 0.0
             return {"requests_total": self.requests_total, "items_total": self.items_total,
                     "items_failed_by_reason": dict(sorted(self.failed.items())),
-                    "rejected_total": self.rejected_total,
+                    "rejected_total": self.statuses[429],  # the queue was full
                     "responses_by_status": {str(k): v for k, v in sorted(self.statuses.items())},
                     **gauges,
                     "latency_p50_s": _percentile(latencies, 0.50), "latency_p95_s": _percentile(latencies, 0.95),

@@ -69,10 +69,6 @@ class FailurePolicy:
     mode: Literal["report", "error", "skip", "value"] = "report"
     value: float | None = None
 
-    @property
-    def text(self) -> str:
-        return f"value:{self.value:g}" if self.mode == "value" else self.mode
-
 
 @dataclass(frozen=True)
 class GenerationOverride:

@@ -150,15 +150,8 @@ def slot_of(kind: str) -> Slot:
 def _usable(family: Any, mode: str) -> dict[str, "FamilyPrompt"]:
     """file stem -> template, for the family's generation-scoring templates in `mode` (inherited ones too) whose
     only text field is the caption."""
-    from reward.families import FAMILIES
-
-    prompts = [p for p in family.prompts if p.mode == mode]
-    if family.inherits:
-        own_kinds = {p.kind for p in prompts}
-        prompts += [p for p in FAMILIES[family.inherits].prompts
-                    if p.kind not in own_kinds and p.mode == FAMILIES[family.inherits].default_mode]
     usable = {}
-    for prompt in prompts:
+    for prompt in family.prompts_in(mode):
         try:
             slot_of(prompt.kind)
         except ValueError:
