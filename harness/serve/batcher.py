@@ -154,8 +154,7 @@ class Batcher:
         try:
             outcomes = await loop.run_in_executor(self._executor, self._judge_batch, [job.ask for job in batch])
         except Exception as exc:  # noqa: BLE001 - e.g. the executor is gone: the calls fail, their requests answer
-            outcomes = [Outcome(False, reason=f"the judge failed: {type(exc).__name__}: {exc}"[:500],
-                                failure="judge", finished=time.perf_counter())] * len(batch)
+            outcomes = [_judge_failed(exc)] * len(batch)
         finally:
             self._slots.release()
             self._judging.remove(batch)
@@ -180,8 +179,7 @@ class Batcher:
             for exchange in self.client.judge([ask.request for ask in asks]):
                 found[exchange.request.key] = outcome_of(exchange, templates[exchange.request.key])
         except Exception as exc:  # noqa: BLE001 - one broken batch must not stop the service
-            failed = Outcome(False, reason=f"the judge failed: {type(exc).__name__}: {exc}"[:500], failure="judge",
-                             finished=time.perf_counter())
+            failed = _judge_failed(exc)
             return [found.get(ask.request.key, failed) for ask in asks]
         return [found[ask.request.key] for ask in asks]
 
@@ -242,3 +240,9 @@ def workers_for(concurrent: bool, concurrency: int, max_batch: int) -> int:
     """One worker for a local judge; for a judge behind an endpoint, enough batches to keep `concurrency` calls
     in flight."""
     return max(1, math.ceil(concurrency / max_batch)) if concurrent else 1
+
+
+def _judge_failed(exc: Exception) -> Outcome:
+    """The outcome of every call of a batch the judge could not answer at all."""
+    return Outcome(False, reason=f"the judge failed: {type(exc).__name__}: {exc}"[:500], failure="judge",
+                   finished=time.perf_counter())

@@ -150,19 +150,18 @@ class Planner:
     def group(self, body: GroupBody) -> Plan:
         options = body.options
         template = self.template(body.mode, body.modality)
+        n = len(body.candidates)
+        pairs = list(combinations(range(n), 2))
         if body.mode == "pointwise" or self.scorer:
             asks = [self._score(body.prompt, c, template, options) for c in body.candidates]
         else:
-            pairs = list(combinations(range(len(body.candidates)), 2))
             asks = [ask for i, j in pairs for ask in self._compare(
                 body.prompt, body.candidates[i], body.candidates[j], template, options, f"candidates[{i}],[{j}]")]
-        n = len(body.candidates)
 
         def combine(outcomes: Sequence[Outcome], started: float) -> Answer:
             if body.mode == "pointwise":
                 items = [point_item(i, o, options, started) for i, o in enumerate(outcomes)]
                 return Answer(items, [item["value"] for item in items], [item["ok"] for item in items])
-            pairs = list(combinations(range(n), 2))
             if self.scorer:  # each candidate scored once; every pair compares two of those scores
                 items = [pair_item(k, [(outcomes[i], outcomes[j])], options, started, scorer=True)
                          for k, (i, j) in enumerate(pairs)]

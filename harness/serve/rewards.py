@@ -287,7 +287,7 @@ def as_media(images: Any) -> list[Any]:
     if hasattr(images, "detach") and hasattr(images, "permute"):  # a torch tensor, without importing torch
         if images.dtype.is_floating_point:
             images = (images * 255).round().clamp(0, 255)
-        pixels = images.to(dtype=_torch_uint8(images)).cpu().numpy()
+        pixels = images.byte().cpu().numpy()
         if pixels.ndim == 4:
             return list(pixels.transpose(0, 2, 3, 1))
         if pixels.ndim == 5:
@@ -300,12 +300,6 @@ def as_media(images: Any) -> list[Any]:
             return [list(video) for video in images]
         raise ValueError(f"images: an array must be NHWC or B,F,H,W,C, not shape {images.shape}")
     return list(images)
-
-
-def _torch_uint8(tensor: Any) -> Any:
-    import torch  # only reached with a torch tensor in hand
-
-    return torch.uint8
 
 
 class FlowGRPOReward:
