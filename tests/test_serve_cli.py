@@ -116,11 +116,8 @@ def test_concurrency_becomes_the_endpoint_adapters_own_bound_unless_given():
 
 
 def test_harness_serve_runs_as_a_process_and_stops_on_sigterm(tmp_path):
-    code = ("import argparse, sys; from harness.serve.cli import add_serve_parser, main_serve; "
-            "p = argparse.ArgumentParser(); add_serve_parser(p.add_subparsers(dest='command')); "
-            "sys.exit(main_serve(p.parse_args(sys.argv[1:])))")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HARNESS_CACHE_DIR": str(tmp_path / "cache")}
-    proc = subprocess.Popen([sys.executable, "-c", code, "serve", "--model", "scripted", "--model-args",
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "serve", "--model", "scripted", "--model-args",
                              "reply=Image 1 is better.", "--port", "0", "--no-cache"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     try:
