@@ -96,15 +96,6 @@ def accuracy_with_ties(h: np.ndarray, m: np.ndarray) -> tuple[float, float]:
     return float(acc[best]), float(thresholds[best])
 
 
-def accuracy_without_ties(h: np.ndarray, m: np.ndarray) -> float:
-    """`calc_accuracy_without_ties` (epsilon -1): C / (C + D) over the pairs humans did not tie, a zero margin
-    counting as discordant; NaN when every pair is a human tie (the script divides by zero)."""
-    decided = h != 0
-    if not decided.any():
-        return float("nan")
-    return float((h[decided] * m[decided] > 0).mean())
-
-
 def script_ranking(scores: Sequence[float]) -> tuple[int, ...]:
     """`tuple(np.argsort(scores)[::-1])` for a handful of scores: numpy sorts arrays this small stably, so
     equal scores keep index order ascending and come out in reverse index order."""
@@ -224,6 +215,7 @@ def score_scalar(judgments: Sequence[Judgment]) -> Scoring:
     import numpy as np
 
     from harness.calibration import margin_correct
+    from harness.metrics import accuracy_without_ties  # `calc_accuracy_without_ties` (epsilon -1)
 
     scored = [j for j in judgments if j.status == "ok"]
     k = np.array([j.outcome["k"] for j in scored], dtype=np.int64)

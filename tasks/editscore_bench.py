@@ -202,8 +202,6 @@ class EditRewardBenchEditScore(Task):
                     "order to swap; use --protocol unifiedreward")
         return None
 
-    def both_orders_deviation(self, cfg: TaskConfig) -> str | None:
-        return None  # `unifiedreward` already swaps per (seed, id); the benchmark's own protocol is pointwise
 
 
 # ---- EditScore's score arithmetic ------------------------------------------------------------------------

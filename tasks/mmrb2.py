@@ -54,7 +54,7 @@ import json
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from harness import hub
 from harness.errors import UsageError
@@ -64,6 +64,7 @@ from harness.reliability import INVALID, RESPONSE_0, RESPONSE_1, BothOrders
 from harness.rows import DatasetInfo, MediaRule, RawRow, RowSource, file_sha256, local_info
 from harness.task import IdRule, Parsed, ProtocolSpec, Row, Scoring, Tally, Task, TaskConfig
 
+from .embedded_rows import image_ref
 from .templates import load_template
 
 if TYPE_CHECKING:
@@ -239,13 +240,8 @@ def _hub_media(raw: RawRow, uid: str) -> dict[str, MediaRef]:
     embedded: Mapping[str, bytes] = fields.get("hub_images") or {}
     out = {}
     for key, value in _images(fields.get("pair") or {}):
-        out[key] = MediaRef("image", f"{HF_DATASET}:{fields.get('task')}:{uid}:{value}",
-                            loader=_constant(embedded.get(value, b"")))
+        out[key] = image_ref(embedded.get(value, b""), f"{HF_DATASET}:{fields.get('task')}:{uid}:{value}")
     return out
-
-
-def _constant(data: bytes) -> Callable[[], bytes]:
-    return lambda: data
 
 
 def local_source(root: Path, split: str | None) -> RowSource:

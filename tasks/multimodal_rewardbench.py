@@ -166,13 +166,10 @@ class MultimodalRewardBench(Task):
     # ---- rows -> samples ----------------------------------------------------------------------
     def rows(self, cfg: TaskConfig) -> RowSource:
         """`--data-dir`: the benchmark's `data/` after its download script; else the hub mirror at
-        `--dataset-revision` (refused before any network when neither a pin nor a revision is given)."""
+        `--dataset-revision` (refused before any network when neither a pin nor a revision is given: the hub
+        layout's `needs_revision`)."""
         if cfg.data_dir is not None:
             return self._local_rows(cfg.data_dir, cfg.split)
-        if cfg.revision is None and HF_REVISION is None:
-            raise UsageError(f"multimodal_rewardbench: the hub mirror {HF_DATASET} has no pinned commit in this "
-                             f"harness; give --dataset-revision <commit>, or --data-dir with the benchmark's data/ "
-                             f"({FILE_NAME} + images/, written by its scripts/0_download_data.py)")
         return super().rows(cfg)
 
     def _local_rows(self, root: Path, split: str | None) -> RowSource:

@@ -107,5 +107,3 @@ class ShareGPTVideoPairs(Task):
         """`verdict` the answer named (1, 2), `gold` where the better response is shown, `swapped` the order."""
         return positional_view(outcome)
 
-    def both_orders_deviation(self, cfg: TaskConfig) -> str | None:
-        return None  # `strict` swaps per (seed, id) already

@@ -172,8 +172,6 @@ class VideoRewardBench(Task):
         """`verdict` the answer named (1, 2), `gold` where the chosen one is shown, `swapped`: rejected shown first."""
         return positional_view(outcome)
 
-    def both_orders_deviation(self, cfg: TaskConfig) -> str | None:
-        return None  # both protocols swap per (seed, id) already
 
 
 def score_dimensions(judgments: Sequence[Judgment]) -> Scoring:

@@ -268,6 +268,8 @@ def test_both_order_accuracy_equals_a_plain_reimplementation_of_compute_accuracy
 
 
 def test_compute_many_equals_compute_row_by_row(tmp_path):
+    """Each bootstrap replicate's numbers (`compute_many`, and `compute` on the same draw) are the script's rule
+    recomputed on the pairs that replicate drew, duplicates included."""
     pairs_by_task, kinds = _generated(40, seed=3)
     task = MMRB2()
     cfg = task.config("official", 0, None, write_data_dir(tmp_path / "data", pairs_by_task, images=False))
@@ -280,9 +282,17 @@ def test_compute_many_equals_compute_row_by_row(tmp_path):
     scoring = task.score(judgments, cfg)
     idx2d = np.random.default_rng(0).integers(0, scoring.n, size=(7, scoring.n))
     many = scoring.compute_many(idx2d)
+    pair_of = {p["id"]: (task, p) for task, pairs in pairs_by_task.items() for p in pairs}
+    predictions = {pid: {order: KINDS[kind][1] for order, kind in per.items()} for pid, per in kinds.items()}
     for r in range(7):
+        drawn: dict[str, list[dict]] = {s.name: [] for s in SUBSETS}
+        for i in idx2d[r]:
+            task_name, pair = pair_of[scoring.ids[i]]
+            drawn[task_name].append(pair)
+        expected = script_scores(drawn, predictions)
+        for name, value in expected.items():
+            assert many[name][r] == pytest.approx(value, rel=1e-12), (r, name)
         one = scoring.compute(idx2d[r])
-        assert {k: one[k] for k in one} == pytest.approx({k: float(v[r]) for k, v in many.items()}, nan_ok=True)
         assert all((one[k] == many[k][r]) or (np.isnan(one[k]) and np.isnan(many[k][r])) for k in one)
 
 

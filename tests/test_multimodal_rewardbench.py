@@ -309,7 +309,7 @@ def test_the_hub_mirror_needs_a_revision_and_refuses_before_any_network(monkeypa
     import harness.task
 
     task = MultimodalRewardBench()
-    with pytest.raises(UsageError, match=r"no pinned commit.*--dataset-revision"):
+    with pytest.raises(UsageError, match=r"no commit of .* is pinned.*--dataset-revision"):
         task.load(task.config(None, 0, None, None))
     seen = {}
 
