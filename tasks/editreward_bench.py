@@ -65,7 +65,7 @@ from harness.task import Parsed, ProtocolSpec, Row, Scoring, Tally, Task, TaskCo
 from .editreward_metrics import score_scalar, score_votes, script_group
 from .embedded_rows import (PART_FIELD, Part as TablePart, chain, files_sha256, hub_records, hub_table, image_bytes,
                             image_ref, table_files, table_reader)
-from .pairwise import margin_outcome, scorer_requests, seeded_swap, three_way_choice
+from .pairwise import edit_rank_requests, margin_outcome, scorer_requests, three_way_choice
 from .templates import load_template
 
 HF_DATASET = "TIGER-Lab/EditReward-Bench"
@@ -77,7 +77,6 @@ SUBSETS = {"2pair": 2, "3pair": 3, "4pair": 4}
 LAYOUT = ("the hub repository's layout: 2pair/*.parquet, 3pair/*.parquet, 4pair/*.parquet "
           "(huggingface-cli download --repo-type dataset TIGER-Lab/EditReward-Bench --local-dir DIR)")
 TEMPLATES = {2: "editreward_tiger_2pair.txt", 3: "editreward_tiger_3pair.txt", 4: "editreward_tiger_4pair.txt"}
-UR_TEMPLATE = "editreward_unifiedreward_edit_rank.txt"
 # The benchmark's Qwen2.5-VL wrapper (mllm_tools/qwen2_5vl_eval.py) and UnifiedReward-Edit's vLLM request
 # both decode greedily with up to 4,096 new tokens.
 GENERATION = Generation(max_new_tokens=4096)
@@ -185,12 +184,7 @@ class EditRewardBenchTiger(Task):
                                {"<source_image>": source, "<left_output_image>": left,
                                 "<right_output_image>": right})
             return [Request(sample.id, sample.id, parts, GENERATION, meta={"swapped": swapped})]
-        swapped = seeded_swap(cfg.seed, sample.id) != cfg.flip_order  # --orders both: the other order
-        shown = (second, first) if swapped else (first, second)
-        text = load_template(UR_TEMPLATE).replace("{instruction}", d["instruction"])
-        gold = shown_gold(d["h"], swapped)
-        return [Request(sample.id, sample.id, (source, *shown, text), GENERATION,
-                        meta={"swapped": swapped, "gold": gold})]
+        return edit_rank_requests(sample, cfg, d["instruction"], source, first, second, shown_gold(d["h"], False))
 
     # ---- parse ------------------------------------------------------------------------------------
     def parse(self, sample: Sample, exchanges: Sequence[tuple[Request, Reply]], cfg: TaskConfig) -> Parsed:

@@ -50,7 +50,7 @@ from harness.rows import DatasetInfo, IdRule, RowSource, local_info
 from harness.task import Parsed, ProtocolSpec, Row, Scoring, Tally, Task, TaskConfig
 
 from .embedded_rows import files_sha256, hub_records, hub_table, image_bytes, image_ref, table_files, table_reader
-from .pairwise import margin_outcome, scorer_requests, seeded_swap, three_way_choice
+from .pairwise import edit_rank_requests, margin_outcome, scorer_requests, three_way_choice
 from .templates import load_template
 
 HF_DATASET = "EditScore/EditReward-Bench"
@@ -144,11 +144,7 @@ class EditRewardBenchEditScore(Task):
         if cfg.protocol == "scores":
             return scorer_requests(sample, d["instruction"], [("A", first), ("B", second)])
         if cfg.protocol == "unifiedreward":
-            swapped = seeded_swap(cfg.seed, sample.id) != cfg.flip_order  # --orders both: the other order
-            shown = (second, first) if swapped else (first, second)
-            text = load_template("editreward_unifiedreward_edit_rank.txt").replace("{instruction}", d["instruction"])
-            return [Request(sample.id, sample.id, (source, *shown, text), UR_GENERATION,
-                            meta={"swapped": swapped, "gold": 2 if swapped else 1})]
+            return edit_rank_requests(sample, cfg, d["instruction"], source, first, second, 1)  # preferred first
         sc = load_template("editreward_editscore_sc.txt").replace("<instruction>", d["instruction"])
         pq = load_template("editreward_editscore_pq.txt")
         out = []

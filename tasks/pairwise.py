@@ -333,3 +333,19 @@ def margin_outcome(exchanges: Sequence[tuple[Request, Any]],
         return "invalid", {"h": h, "scores": scores}, f"no finite score for candidate {', '.join(bad)}"
     margin = float(scores["A"]) - float(scores["B"])
     return "ok", {"h": h, "scores": scores, "margin": margin}, None
+
+
+def edit_rank_requests(sample: Sample, cfg: Any, instruction: str, source: MediaRef, first: MediaRef,
+                       second: MediaRef, gold_as_given: int) -> list[Request]:
+    """The UnifiedReward-Edit pair ranking (`unifiedreward` protocol of both EditReward-Benches): the source image,
+    the two edits in the seeded order (the other one with `--orders both`) and the family's prompt
+    (`reward.families`, `edit_pair_rank.txt`, as GenAI-Bench edit sends it). `gold_as_given`: the position (1 or 2,
+    0 for a human tie) of the better edit in the order given; the request's `gold` is it as shown."""
+    from reward.families import FAMILIES, IMAGE_EDIT_PAIR_RANK
+
+    prompt = FAMILIES["unifiedreward-edit"].prompt(IMAGE_EDIT_PAIR_RANK)
+    swapped = seeded_swap(cfg.seed, sample.id) != cfg.flip_order  # --orders both: the other order
+    shown = (second, first) if swapped else (first, second)
+    gold = 3 - gold_as_given if swapped and gold_as_given else gold_as_given
+    return [Request(sample.id, sample.id, prompt.render({"instruction": instruction}, (source, *shown)),
+                    prompt.generation, meta={"swapped": swapped, "gold": gold})]

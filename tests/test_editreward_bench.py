@@ -385,7 +385,6 @@ PROMPT_SHA256 = {
     "editreward_tiger_2pair.txt": "e74f348817fd86ad9a285f8b4f564a1ff89748a0c2ab507de5d00ac9f03b3917",
     "editreward_tiger_3pair.txt": "7e63a5e6eeaa4cf9b1a761c7bab51894081fc201db7473d3d82454e12468e1de",
     "editreward_tiger_4pair.txt": "847f0d4b8e934bd843a99027100842da8280c7a9d3fee0f9e7207d31b3a9e4ae",
-    "editreward_unifiedreward_edit_rank.txt": "03ca2aaeeade8e880d84ec75296c27d74afacbe024611b1b0f693314df7732d6",
     "editreward_editscore_sc.txt": "2fbb018b0e448b2d6066266556ad88019129b7842073fdae7e48c1ffd54abbf5",
     "editreward_editscore_pq.txt": "8249deba103d112dddd4c2e7fe1d5a1c40fe3143dc640a422a19aced0d260c78",
 }
