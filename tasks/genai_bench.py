@@ -64,7 +64,8 @@ from harness.reliability import OrderVerdict, signed_view
 from harness.task import DataSpec, HubLayout, IdRule, LocalLayout, Parsed, ProtocolSpec, Row, Scoring, Task, TaskConfig
 
 from .pairwise import (ARENA_CORRECT, NO_VERDICT, QWEN_IMAGE_GENERATION, QWEN_MAX_FRAMES, QWEN_VIDEO_GENERATION,
-                       VOTE_TO_H, arena_vote, choices_draw, margin_outcome, qwen_script_verdict, score_accuracy,
+                       VOTE_TO_H, arena_vote, choices_draw, family_three_way, margin_outcome, qwen_script_verdict,
+                       score_accuracy,
                        score_margins, score_script_accuracy, score_three_way, scorer_requests, seeded_swap, shown_h,
                        three_way_choice, three_way_view)
 from reward.families import (FAMILIES, IMAGE_EDIT_PAIR_RANK, IMAGE_GENERATION_PAIR_RANK, VIDEO_GENERATION_PAIR_RANK,
@@ -265,10 +266,7 @@ class GenAIBench(Task):
         if own is not None:
             outcome["template"] = own.file
         if cfg.protocol == "unifiedreward-edit" or (own is not None and cfg.protocol == "strict"):
-            verdict = own.parse(text)  # type: ignore[union-attr]
-            predicted = {1: 1, 2: -1, 0: 0}.get(verdict.choice)  # type: ignore[arg-type]
-            outcome.update(verdict=predicted, correct=predicted == gold)
-            return Parsed("ok" if verdict.ok else "invalid", outcome, verdict.reason)
+            return family_three_way(own, text, gold, outcome)
         if cfg.protocol == "unifiedreward":
             return self._parse_unifiedreward(text, gold, outcome)
         if cfg.protocol == "unifiedreward-qwen":
@@ -280,8 +278,8 @@ class GenAIBench(Task):
                                                   f"as the script counts it)")
             return Parsed("ok", outcome)
         choice, reason = three_way_choice(text, self.spec.noun)
-        predicted = {1: 1, 2: -1, 0: 0}.get(choice)  # type: ignore[arg-type]
-        outcome.update(verdict=predicted, correct=predicted == gold)
+        signed = {1: 1, 2: -1, 0: 0}.get(choice)  # type: ignore[arg-type]
+        outcome.update(verdict=signed, correct=signed == gold)
         return Parsed("ok" if choice is not None else "invalid", outcome, reason)
 
     def _parse_unifiedreward(self, text: str, gold: int, outcome: dict[str, Any]) -> Parsed:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Sequence
 
 from harness.records import Generation, Judgment, MediaRef, Request, Sample
 from harness.reliability import INVALID, OrderVerdict, signed_view
-from harness.task import Scoring
+from harness.task import Parsed, Scoring
 
 from .verdicts import normalise
 
@@ -349,3 +349,12 @@ def edit_rank_requests(sample: Sample, cfg: Any, instruction: str, source: Media
     gold = 3 - gold_as_given if swapped and gold_as_given else gold_as_given
     return [Request(sample.id, sample.id, prompt.render({"instruction": instruction}, (source, *shown)),
                     prompt.generation, meta={"swapped": swapped, "gold": gold})]
+
+
+def family_three_way(prompt: Any, text: str, gold: int, outcome: dict[str, Any]) -> Parsed:
+    """A reply read with its judge family's parser (`reward.family_parsers`, e.g. Think's <answer> tag) as the signed
+    verdict of the pairwise generation tasks: +1 the first shown is better, -1 the second, 0 a tie."""
+    verdict = prompt.parse(text)
+    predicted = {1: 1, 2: -1, 0: 0}.get(verdict.choice)
+    outcome.update(verdict=predicted, correct=predicted == gold)
+    return Parsed("ok" if verdict.ok else "invalid", outcome, verdict.reason)

@@ -49,7 +49,8 @@ from harness.reliability import OrderVerdict
 from harness.rows import DatasetInfo, RowSource, csv_reader, file_sha256, local_file, local_info, path_media
 from harness.task import IdRule, Parsed, ProtocolSpec, Row, Scoring, Task, TaskConfig
 
-from .pairwise import (NO_VERDICT, QWEN_MAX_FRAMES, QWEN_VIDEO_GENERATION, margin_outcome, qwen_script_verdict,
+from .pairwise import (NO_VERDICT, QWEN_MAX_FRAMES, QWEN_VIDEO_GENERATION, family_three_way, margin_outcome,
+                       qwen_script_verdict,
                        score_margins, score_script_accuracy, score_three_way, scorer_requests, seeded_swap, shown_h,
                        three_way_choice, three_way_view)
 from reward.families import VIDEO_GENERATION_PAIR_RANK, task_prompt
@@ -167,25 +168,15 @@ class VideoGenRewardBench(Task):
         if own is not None:
             outcome["template"] = own.file
         if own is not None and cfg.protocol == "strict":  # the family's reply format (Think: the <answer> tag)
-            verdict = own.parse(text)
-            predicted = {1: 1, 2: -1, 0: 0}.get(verdict.choice)  # type: ignore[arg-type]
-            outcome.update(verdict=predicted, correct=predicted == gold)
-            return Parsed("ok" if verdict.ok else "invalid", outcome, verdict.reason)
-        if cfg.protocol == "unifiedreward-qwen":
+            return family_three_way(own, text, gold, outcome)
+        if cfg.protocol == "unifiedreward-qwen" or (cfg.protocol == "unifiedreward" and own is not None):
+            # The Qwen scripts, and the Think-llava scripts' `output in 'Video 1 is better'` (the same reversed
+            # containment) meaning their prompt's phrase: "Video 1 is better" -> A, else "Video 2 ..." -> B, else same.
             predicted = qwen_script_verdict(text, "Video")
             outcome.update(verdict=predicted, correct=predicted == gold)
             if predicted == 0 and "equally good" not in text:
                 outcome[NO_VERDICT] = True
                 return Parsed("invalid", outcome, "no 'Video N is better': read as 'same', as the script does")
-            return Parsed("ok", outcome)
-        if cfg.protocol == "unifiedreward" and own is not None:
-            # The Think-llava scripts test `output in 'Video 1 is better'` (the same reversed containment), meaning
-            # their prompt's phrase: read as "Video 1 is better" -> A, else "Video 2 is better" -> B, else same.
-            predicted = qwen_script_verdict(text, "Video")
-            outcome.update(verdict=predicted, correct=predicted == gold)
-            if predicted == 0 and "equally good" not in text:
-                outcome[NO_VERDICT] = True
-                return Parsed("invalid", outcome, "no 'Video N is better': read as 'same', as the script means")
             return Parsed("ok", outcome)
         if cfg.protocol == "unifiedreward":
             predicted = 1 if "Video 1 is better than Video 2" in text else \
@@ -196,8 +187,8 @@ class VideoGenRewardBench(Task):
                 return Parsed("invalid", outcome, "no conclusion phrase: read as a tie, as the script means")
             return Parsed("ok", outcome)
         choice, reason = three_way_choice(text, "video")
-        predicted = {1: 1, 2: -1, 0: 0}.get(choice)  # type: ignore[arg-type]
-        outcome.update(verdict=predicted, correct=predicted == gold)
+        signed = {1: 1, 2: -1, 0: 0}.get(choice)  # type: ignore[arg-type]
+        outcome.update(verdict=signed, correct=signed == gold)
         return Parsed("ok" if choice is not None else "invalid", outcome, reason)
 
     def score(self, judgments: Sequence[Judgment], cfg: TaskConfig) -> Scoring:
