@@ -447,30 +447,45 @@ def local_rows(layout: LocalLayout, data_dir: Path, split: str | None, dataset: 
                      read_ids=ids, quick_count=lambda: jsonl_lines(path))
 
 
-def hub_rows(layout: HubLayout, split: str, revision: str | None = None, local_hint: str = "") -> RowSource:
-    """The rows of a hub dataset at `revision` (else the pinned one, else the branch head, recorded)."""
+def load_hub_dataset(dataset: str, revision: str | None, what: str, hint: str,
+                     prepare: Callable[[Any, Any], Any] | None = None, **kwargs: Any) -> tuple[Any, str | None]:
+    """(`datasets.load_dataset(dataset, revision=..., **kwargs)`, the commit read): an unpinned load resolves the
+    branch head first so the commit is recorded; `prepare(ds, datasets)` (e.g. image columns cast undecoded) runs
+    inside the same guard. Any failure is a one-line usage error saying what could not be loaded and `hint`."""
     try:
         import datasets
         from huggingface_hub import HfApi
     except ImportError as exc:  # pragma: no cover - core dependencies
         raise UsageError("loading from the hub needs `datasets` and `huggingface_hub` (pip install datasets)") \
             from exc
+    hub.require(f"cannot load {what}")
+    try:
+        revision = revision or HfApi().dataset_info(dataset).sha
+        ds = datasets.load_dataset(dataset, revision=revision, **kwargs)
+        if prepare is not None:
+            ds = prepare(ds, datasets)
+    except Exception as exc:
+        at = f" at {revision[:12]}" if revision else ""
+        raise UsageError(f"cannot load {what}{at} from the hub: {exc}. {hint}") from None
+    return ds, revision
+
+
+def hub_rows(layout: HubLayout, split: str, revision: str | None = None, local_hint: str = "") -> RowSource:
+    """The rows of a hub dataset at `revision` (else the pinned one, else the branch head, recorded)."""
     what = layout.dataset + (f" {layout.config}" if layout.config else "") + f" split {split!r}"
     hint = f"Use --data-dir with a local copy ({local_hint})." if local_hint else "Use --data-dir with a local copy."
     revision = revision or layout.revision
     if revision is None and layout.needs_revision:
         raise UsageError(f"no commit of {layout.dataset} is pinned here (none could be verified); give "
                          f"--dataset-revision <commit> to read {what} from the hub. {hint}")
-    hub.require(f"cannot load {what}")
-    try:
-        revision = revision or HfApi().dataset_info(layout.dataset).sha
-        config = {"name": layout.config} if layout.config else {}
-        ds = datasets.load_dataset(layout.dataset, **config, split=split, revision=revision)
+
+    def undecoded(ds: Any, datasets: Any) -> Any:
         for column in layout.image_columns:
             ds = ds.cast_column(column, datasets.Image(decode=False))
-    except Exception as exc:
-        at = f" at {revision[:12]}" if revision else ""
-        raise UsageError(f"cannot load {what}{at} from the hub: {exc}. {hint}") from None
+        return ds
+
+    config = {"name": layout.config} if layout.config else {}
+    ds, revision = load_hub_dataset(layout.dataset, revision, what, hint, undecoded, **config, split=split)
     info = DatasetInfo(source="hub", id=layout.dataset, config=layout.config, revision=revision, split=split)
     id_columns = [c for c in layout.ids.fields if c in ds.column_names]
 

@@ -59,11 +59,11 @@ from harness.errors import UsageError
 from harness.records import Generation, Judgment, MediaRef, Part, Reply, Request, Sample
 from harness.registry import task
 from harness.reliability import OrderVerdict, positional_view
-from harness.rows import DatasetInfo, IdRule, RowSource, local_info
+from harness.rows import DatasetInfo, IdRule, RowSource, load_hub_dataset, local_info
 from harness.task import Parsed, ProtocolSpec, Row, Scoring, Tally, Task, TaskConfig
 
 from .editreward_metrics import score_scalar, score_votes, script_group
-from .embedded_rows import (PART_FIELD, Part as TablePart, chain, files_sha256, hub_records, hub_table, image_bytes,
+from .embedded_rows import (PART_FIELD, Part as TablePart, chain, files_sha256, hub_records, image_bytes,
                             image_ref, table_files, table_reader)
 from .pairwise import edit_rank_requests, margin_outcome, scorer_requests, three_way_choice
 from .templates import load_template
@@ -133,9 +133,9 @@ class EditRewardBenchTiger(Task):
         revision: str | None = cfg.revision or HF_REVISION
         parts = []
         for subset in SUBSETS:
-            ds, revision = hub_table(HF_DATASET, revision, f"{HF_DATASET} {subset}",
-                                     f"Use --data-dir with a local copy ({LAYOUT}).",
-                                     data_files={"train": f"{subset}/*.parquet"})
+            ds, revision = load_hub_dataset(HF_DATASET, revision, f"{HF_DATASET} {subset}",
+                                            f"Use --data-dir with a local copy ({LAYOUT}).", split="train",
+                                            data_files={"train": f"{subset}/*.parquet"})
             parts.append(TablePart(subset, hub_records(ds, f"{HF_DATASET} {subset}")))
         info = DatasetInfo(source="hub", id=HF_DATASET, revision=revision, split=cfg.split,
                            extra={"subsets": list(SUBSETS)})

@@ -46,10 +46,10 @@ from harness.errors import UsageError
 from harness.records import Generation, Judgment, Reply, Request, Sample
 from harness.registry import task
 from harness.reliability import OrderVerdict, positional_view
-from harness.rows import DatasetInfo, IdRule, RowSource, local_info
+from harness.rows import DatasetInfo, IdRule, RowSource, load_hub_dataset, local_info
 from harness.task import Parsed, ProtocolSpec, Row, Scoring, Tally, Task, TaskConfig
 
-from .embedded_rows import files_sha256, hub_records, hub_table, image_bytes, image_ref, table_files, table_reader
+from .embedded_rows import files_sha256, hub_records, image_bytes, image_ref, table_files, table_reader
 from .pairwise import edit_rank_requests, margin_outcome, scorer_requests, three_way_choice
 from .templates import load_template
 
@@ -118,8 +118,8 @@ class EditRewardBenchEditScore(Task):
                 raise UsageError(f"--data-dir {root}: no .arrow or .parquet data files there (expected {LAYOUT})")
             info = local_info(root, files_sha256(files), cfg.split, HF_DATASET)
             return RowSource(info, table_reader(files, root), IDS, name=str(root))
-        ds, revision = hub_table(HF_DATASET, cfg.revision or HF_REVISION, f"{HF_DATASET} split 'train'",
-                                 f"Use --data-dir with a local copy ({LAYOUT}).")
+        ds, revision = load_hub_dataset(HF_DATASET, cfg.revision or HF_REVISION, f"{HF_DATASET} split 'train'",
+                                        f"Use --data-dir with a local copy ({LAYOUT}).", split="train")
         info = DatasetInfo(source="hub", id=HF_DATASET, revision=revision, split=cfg.split)
         return RowSource(info, hub_records(ds, HF_DATASET), IDS, name=HF_DATASET)
 

@@ -8,8 +8,7 @@ into a `MediaRef` whose loader hands the judge the embedded bytes.
 
 - `table_reader(files, root)`: local copies laid out as the hub repository (`huggingface-cli download`), one
   or more `.parquet` or `.arrow` files read in order; each row is `<file> row <i>` in messages.
-- `hub_table(dataset, revision, what, hint, **kwargs)`: a hub dataset at a commit (`datasets.load_dataset`),
-  after the same reachability check as `harness.rows.hub_rows`; `hub_records(ds, name)` reads its rows raw.
+- `hub_records(ds, name)`: the rows of a hub dataset loaded with `harness.rows.load_hub_dataset`, raw.
 - `chain(parts)`: several readers as one dataset (positions continue across them), each part's rows marked
   with its name under `PART_FIELD`.
 
@@ -22,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from harness import hub
 from harness.errors import UsageError
 from harness.records import MediaRef
 from harness.rows import RawRow
@@ -99,26 +97,6 @@ def chain(parts: Sequence[Part]) -> Reader:
                 index += 1
 
     return read
-
-
-def hub_table(dataset: str, revision: str | None, what: str, hint: str, **kwargs: Any) -> tuple[Any, str | None]:
-    """(`datasets.Dataset`, the commit read) for `datasets.load_dataset(dataset, split="train", revision=...,
-    **kwargs)`; an unpinned load resolves the branch head first so the commit is recorded. Any failure is a
-    one-line usage error saying what could not be loaded and `hint`."""
-    try:
-        import datasets
-        from huggingface_hub import HfApi
-    except ImportError as exc:  # pragma: no cover - core dependencies
-        raise UsageError("loading from the hub needs `datasets` and `huggingface_hub` (pip install datasets)") \
-            from exc
-    hub.require(f"cannot load {what}")
-    try:
-        revision = revision or HfApi().dataset_info(dataset).sha
-        ds = datasets.load_dataset(dataset, split="train", revision=revision, **kwargs)
-    except Exception as exc:
-        at = f" at {revision[:12]}" if revision else ""
-        raise UsageError(f"cannot load {what}{at} from the hub: {exc}. {hint}") from None
-    return ds, revision
 
 
 def hub_records(ds: Any, name: str) -> Reader:

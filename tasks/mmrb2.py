@@ -56,12 +56,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
-from harness import hub
 from harness.errors import UsageError
 from harness.records import Generation, Judgment, MediaRef, Part, Reply, Request, Sample
 from harness.registry import task
 from harness.reliability import INVALID, RESPONSE_0, RESPONSE_1, BothOrders
-from harness.rows import DatasetInfo, MediaRule, RawRow, RowSource, file_sha256, local_info
+from harness.rows import DatasetInfo, MediaRule, RawRow, RowSource, file_sha256, load_hub_dataset, local_info
 from harness.task import IdRule, Parsed, ProtocolSpec, Row, Scoring, Tally, Task, TaskConfig
 
 from .embedded_rows import image_ref
@@ -285,23 +284,17 @@ def hub_source(revision: str | None, split: str) -> RowSource:
     if revision is None:
         raise UsageError(f"mmrb2: no commit of the hub dataset {HF_DATASET} is pinned (none could be verified); "
                          f"give --dataset-revision <commit>, or --data-dir with {LAYOUT}")
-    hub.require(f"cannot load {HF_DATASET}")
-    try:
-        import datasets
-    except ImportError as exc:  # pragma: no cover - a core dependency
-        raise UsageError("loading from the hub needs `datasets` (pip install datasets)") from exc
-    image_list = getattr(datasets, "List", datasets.Sequence)(datasets.Image(decode=False))
-    tables = {}
-    for s in SUBSETS:
-        try:
-            ds = datasets.load_dataset(HF_DATASET, s.name, split=split, revision=revision)
-            for column in HUB_IMAGE_COLUMNS:
-                if column in ds.column_names:
-                    ds = ds.cast_column(column, image_list)
-        except Exception as exc:
-            raise UsageError(f"cannot load {HF_DATASET} config {s.name} split {split!r} at {revision[:12]} from "
-                             f"the hub: {exc}. Use --data-dir with {LAYOUT}") from None
-        tables[s.name] = ds
+
+    def undecoded(ds: Any, datasets: Any) -> Any:  # image lists as their embedded bytes
+        image_list = getattr(datasets, "List", datasets.Sequence)(datasets.Image(decode=False))
+        for column in HUB_IMAGE_COLUMNS:
+            if column in ds.column_names:
+                ds = ds.cast_column(column, image_list)
+        return ds
+
+    tables = {s.name: load_hub_dataset(HF_DATASET, revision, f"{HF_DATASET} config {s.name} split {split!r}",
+                                       f"Use --data-dir with {LAYOUT}", undecoded, name=s.name, split=split)[0]
+              for s in SUBSETS}
     info = DatasetInfo(source="hub", id=HF_DATASET, revision=revision, split=split,
                        extra={"subsets": [s.name for s in SUBSETS]})
 
